@@ -34,6 +34,8 @@ class RemoteProtocolError(ProtocolError):
         self.reason = reason
         self.tag = tag
         self.offset = offset
+        #: Packets decoded before the bad bytes in the same feed (set by the decoder).
+        self.packets: list = []
         where = []
         if tag is not None:
             where.append(f"tag {tag}")
