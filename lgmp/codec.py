@@ -192,10 +192,15 @@ def _check_int(field: str, value: Any, low: int = 0, high: int = 255) -> int:
     return value
 
 
-def _check_ints(field: str, values: Any, count: int) -> list[int]:
+def _check_ints(field: str, values: Any, count: int) -> Any:
     if not isinstance(values, (tuple, list)) or len(values) != count:
         raise LocalProtocolError(f"{field} must be a sequence of {count} ints")
-    return [_check_int(f"{field}[{i}]", v) for i, v in enumerate(values)]
+    try:
+        bytes(values)  # fast path: C checks every entry is an int in 0..255
+    except (TypeError, ValueError):
+        for i, v in enumerate(values):  # slow path, only to name the bad entry
+            _check_int(f"{field}[{i}]", v)
+    return values
 
 
 # --- per-packet specification: tag, parse and build --------------------------
