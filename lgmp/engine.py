@@ -1,0 +1,648 @@
+"""The game engine: the rules of "Let's Go Marketing!" as a pure state machine.
+
+Theory of operation
+===================
+
+A `Game` is one game from STRT to FINL. It knows nothing of sockets, clocks or the
+global random module: the room layer feeds it actions, passes in the `random.Random`
+it must use (for shuffles and for server-drawn spins) and the wall-clock times it
+should record. Same seed and same actions therefore give the same game, byte for byte.
+
+State
+    Per seat: position (0..55), tokens per field, landings per space kind, finish
+    place, chosen career. Shared: whose turn it is, the card waiting for answers (at
+    most one), the decks (each a shuffled list drawn in order and reshuffled when
+    empty; every Did You Know pile is its own deck), and how many have finished.
+
+Actions
+    `spin`, `answer_card` and `choose_career` are the only ways to change a game
+    (`auto_play` picks one of them by a fixed rule). Each one first *validates*
+    everything and raises a `RuleError` subclass naming the reason, and only then
+    *applies* the action. Nothing is mutated before validation succeeds, so a refused
+    action leaves the game exactly as it was (the room turns the error into "ignored,
+    resync, strike"). Each successful action returns an `Outcome` listing what
+    happened -- moves, cards dealt, tokens gained, finishes, whose turn it is now -- so
+    the room can send GAME/CARD packets without diffing state.
+
+The board phase, one turn
+    The seat whose turn it is spins. The spin move is clamped to 0..55 and the kind of
+    the space it ends on decides what happens (RULES.md "Board"):
+      * plain: nothing; the turn passes at once.
+      * Brand Crisis / Career Point: a card goes to the mover, who alone must answer;
+        the answer applies the card's move.
+      * You're the Boss / Did You Know: a card goes to every seat and every seat,
+        finished ones included, must answer (pick a field / take or decline a token).
+      * Finish (55): the player finishes (see below); the turn passes.
+    While a card waits, no one may spin; the turn passes when the last awaited answer
+    is in. A move caused by a card never fires the space it ends on, but a card move
+    that reaches 55 still finishes the player.
+
+Finishing and the end
+    Reaching 55 gives the next place (1, 2, ...) and a Finish card: 1 to the first,
+    3 to the last (with 2+ players; a lone player gets 1), 2 to everyone else. Finish
+    cards need no answer. Finished players are skipped in turn order; once all have
+    finished, `turn` is 0 and the board phase is over. Any finished player may choose
+    a career (even while others still play); when every player has one, the game is
+    over and `results()` ranks them by finish order.
+
+Who owes what
+    `owes(seat)` answers "what is this seat expected to do now": ANSWER if a pending
+    card awaits it, else SPIN if it is its turn and no card waits, else CAREER if it
+    has finished without a career, else None. The room uses it for idle timers and
+    absent players; `auto_play(seat)` performs exactly that duty.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field as dc_field
+from enum import IntEnum
+from types import MappingProxyType
+from typing import Mapping, Sequence
+
+from .errors import RuleError
+from .rules import (
+    BOARD,
+    BOARD_SIZE,
+    BRAND_CRISIS_DECK,
+    CAREER_POINT_DECK,
+    CAREERS,
+    DID_YOU_KNOW_FIELD,
+    DID_YOU_KNOW_PILES,
+    FINISH_SPACE,
+    SEATS,
+    SPINNER_WEDGES,
+    YOURE_THE_BOSS_DECK,
+    Avatar,
+    BrandCrisisCard,
+    Career,
+    CareerPointCard,
+    DidYouKnowCard,
+    Field,
+    FinishCard,
+    SpaceKind,
+    YoureTheBossCard,
+    find_career,
+    wire_salary,
+)
+
+__all__ = [
+    "Duty", "Move", "CardDeal", "PendingCard", "Outcome",
+    "PlayerResult", "PlayerRecord", "GameRecord", "Game",
+    "EngineRuleError", "UnknownSeat", "AlreadyFinished", "CardPending", "NotYourTurn",
+    "BadSpinNumber", "NoCardPending", "NotAwaited", "WrongAction", "WrongAnswer",
+    "NotFinished", "CareerAlreadyChosen", "UnknownField", "UnknownCareer", "WrongSalary",
+    "NothingOwed", "GameNotOver",
+]
+
+# Which CARD action answers which card kind (WIRE.md "Game").
+ANSWER_ACTION: Mapping[SpaceKind, int] = MappingProxyType({
+    SpaceKind.BRAND_CRISIS: 1,
+    SpaceKind.CAREER_POINT: 1,
+    SpaceKind.YOURE_THE_BOSS: 2,
+    SpaceKind.DID_YOU_KNOW: 2,
+})
+
+
+# --------------------------------------------------------------------------- errors
+
+class EngineRuleError(RuleError):
+    """Base of the engine's refusals; `reason` is a sentence a person can read."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+class UnknownSeat(EngineRuleError):
+    """The seat holds no player in this game."""
+
+
+class AlreadyFinished(EngineRuleError):
+    """A finished player tried to spin."""
+
+
+class CardPending(EngineRuleError):
+    """A spin while a card still waits for answers."""
+
+
+class NotYourTurn(EngineRuleError):
+    """A spin from a seat whose turn it is not."""
+
+
+class BadSpinNumber(EngineRuleError):
+    """A spin number outside 1..6."""
+
+
+class NoCardPending(EngineRuleError):
+    """A card answer when no card waits for one."""
+
+
+class NotAwaited(EngineRuleError):
+    """A card answer from a seat the card does not ask, or that already answered."""
+
+
+class WrongAction(EngineRuleError):
+    """A card answer with the other action number (1 for BC/CP, 2 for YTB/DYK)."""
+
+
+class WrongAnswer(EngineRuleError):
+    """A card answer whose value the card does not offer."""
+
+
+class NotFinished(EngineRuleError):
+    """A career choice before the player reached 55."""
+
+
+class CareerAlreadyChosen(EngineRuleError):
+    """A second career choice."""
+
+
+class UnknownField(EngineRuleError):
+    """A career field outside 1..6."""
+
+
+class UnknownCareer(EngineRuleError):
+    """A career name that is not one of the field's careers."""
+
+
+class WrongSalary(EngineRuleError):
+    """A career salary other than the catalogue's salary // 1000."""
+
+
+class NothingOwed(EngineRuleError):
+    """auto_play for a seat that owes nothing now."""
+
+
+class GameNotOver(EngineRuleError):
+    """results() before every player finished and chose a career."""
+
+
+# --------------------------------------------------------------------------- values
+
+class Duty(IntEnum):
+    SPIN = 1
+    ANSWER = 2
+    CAREER = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    seat: int
+    start: int
+    end: int
+    by_card: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CardDeal:
+    kind: SpaceKind
+    number: int
+    recipients: tuple[int, ...]   # seats; the room adds the host
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCard:
+    kind: SpaceKind
+    number: int
+    mover: int
+    awaiting: frozenset[int]      # seats whose answer is still missing
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one successful action did. Only position changes appear in `moves`."""
+
+    moves: tuple[Move, ...] = ()
+    landed: SpaceKind | None = None            # set only by a spin
+    cards: tuple[CardDeal, ...] = ()
+    tokens: tuple[tuple[int, Field], ...] = ()
+    finished: tuple[tuple[int, int], ...] = ()  # (seat, place)
+    card_resolved: bool = False
+    turn: int = 0
+    board_over: bool = False
+    game_over: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerResult:
+    seat: int
+    place: int
+    career_name: str
+    wire_salary: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerRecord:
+    seat: int
+    name: str
+    avatar: Avatar
+    place: int | None          # None only in a record of an unfinished game
+    field: Field | None
+    career: str | None
+    salary: int | None         # dollars
+    tokens: tuple[int, ...]    # per Field, 1..6 order
+    landings: tuple[int, ...]  # spin landings per SpaceKind, 0..5 order
+    auto_career: bool          # the server chose the career (auto_play)
+
+
+@dataclass(frozen=True, slots=True)
+class GameRecord:
+    started_at: float
+    ended_at: float
+    duration: float
+    players: tuple[PlayerRecord, ...]   # in seat order
+
+
+# --------------------------------------------------------------------------- internals
+
+Card = BrandCrisisCard | CareerPointCard | YoureTheBossCard | DidYouKnowCard
+
+
+@dataclass(slots=True)
+class _Deck:
+    """A deck drawn in shuffled order, reshuffled in full when it runs out."""
+
+    cards: tuple[Card, ...]
+    order: list[Card] = dc_field(default_factory=list)
+    drawn: int = 0
+
+    def shuffle(self, rng: random.Random) -> None:
+        self.order = list(self.cards)
+        rng.shuffle(self.order)
+        self.drawn = 0
+
+    def draw(self, rng: random.Random) -> Card:
+        if self.drawn == len(self.order):
+            self.shuffle(rng)
+        card = self.order[self.drawn]
+        self.drawn += 1
+        return card
+
+
+@dataclass(slots=True)
+class _Player:
+    seat: int
+    name: str
+    avatar: Avatar
+    position: int = 0
+    place: int | None = None
+    career: Career | None = None
+    auto_career: bool = False
+    tokens: list[int] = dc_field(default_factory=lambda: [0] * len(Field))
+    landings: list[int] = dc_field(default_factory=lambda: [0] * len(SpaceKind))
+
+
+@dataclass(slots=True)
+class _Pending:
+    kind: SpaceKind
+    card: Card
+    mover: int
+    awaiting: set[int]
+
+
+@dataclass(slots=True)
+class _Events:
+    """Collects what an action did, to become its Outcome."""
+
+    moves: list[Move] = dc_field(default_factory=list)
+    cards: list[CardDeal] = dc_field(default_factory=list)
+    tokens: list[tuple[int, Field]] = dc_field(default_factory=list)
+    finished: list[tuple[int, int]] = dc_field(default_factory=list)
+
+
+def _is_int(value: object) -> bool:
+    # bool is an int subclass and 3.0 == 3; neither is a wire number.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# --------------------------------------------------------------------------- the game
+
+class Game:
+    def __init__(self, players: Mapping[int, tuple[str, int]], rng: random.Random, *,
+                 started_at: float):
+        # Bad players are a bug in the caller, not a rule refusal: ValueError.
+        if not 1 <= len(players) <= len(SEATS):
+            raise ValueError(f"a game needs 1-6 players, got {len(players)}")
+        if any(seat not in SEATS for seat in players):
+            raise ValueError(f"seats must be 1-6, got {sorted(players)}")
+        avatars = [avatar for _, avatar in players.values()]
+        if len(set(avatars)) != len(avatars) or any(a not in Avatar._value2member_map_
+                                                    for a in avatars):
+            raise ValueError(f"avatars must be distinct and 1-6, got {avatars}")
+
+        self._rng = rng
+        self._started_at = started_at
+        self._seats: tuple[int, ...] = tuple(sorted(players))
+        self._players: dict[int, _Player] = {
+            seat: _Player(seat, players[seat][0], Avatar(players[seat][1]))
+            for seat in self._seats
+        }
+        # Shuffle order is fixed (BC, CP, YTB, then DYK piles in field order) so a
+        # seed always gives the same decks.
+        self._brand_crisis = _Deck(BRAND_CRISIS_DECK)
+        self._career_point = _Deck(CAREER_POINT_DECK)
+        self._youre_the_boss = _Deck(YOURE_THE_BOSS_DECK)
+        self._did_you_know = {f: _Deck(DID_YOU_KNOW_PILES[f]) for f in Field}
+        for deck in self._decks():
+            deck.shuffle(rng)
+        self._turn = self._seats[0]
+        self._pending: _Pending | None = None
+        self._finished = 0
+
+    # ----------------------------------------------------------------- read access
+
+    @property
+    def seats(self) -> tuple[int, ...]:
+        """The occupied seats, ascending."""
+        return self._seats
+
+    @property
+    def turn(self) -> int:
+        return self._turn
+
+    @property
+    def pending(self) -> PendingCard | None:
+        p = self._pending
+        if p is None:
+            return None
+        return PendingCard(p.kind, p.card.number, p.mover, frozenset(p.awaiting))
+
+    @property
+    def positions(self) -> Mapping[int, int]:
+        return MappingProxyType({s: p.position for s, p in self._players.items()})
+
+    def occupancy(self) -> tuple[int, ...]:
+        counts = [0] * BOARD_SIZE
+        for player in self._players.values():
+            counts[player.position] += 1
+        return tuple(counts)
+
+    def tokens_of(self, seat: int) -> tuple[int, ...]:
+        """Token counts of `seat`, per Field in 1..6 order."""
+        return tuple(self._player(seat).tokens)
+
+    def place_of(self, seat: int) -> int | None:
+        """Finish place of `seat`, None while it is still on the board."""
+        return self._player(seat).place
+
+    def career_of(self, seat: int) -> Career | None:
+        return self._player(seat).career
+
+    @property
+    def board_over(self) -> bool:
+        return self._finished == len(self._seats)
+
+    @property
+    def is_over(self) -> bool:
+        return self.board_over and all(p.career is not None for p in self._players.values())
+
+    def owes(self, seat: int) -> Duty | None:
+        player = self._players.get(seat)
+        if player is None:
+            return None
+        if self._pending is not None:
+            if seat in self._pending.awaiting:
+                return Duty.ANSWER
+        elif seat == self._turn:
+            return Duty.SPIN
+        if player.place is not None and player.career is None:
+            return Duty.CAREER
+        return None
+
+    def snapshot(self) -> tuple:
+        """A comparable value holding the whole state (rng included): two games with
+        equal snapshots behave identically. For tests and debugging."""
+        return (
+            tuple((p.seat, p.name, p.avatar, p.position, p.place, p.career, p.auto_career,
+                   tuple(p.tokens), tuple(p.landings)) for p in self._players.values()),
+            self._turn,
+            None if self._pending is None else (
+                self._pending.kind, self._pending.card, self._pending.mover,
+                frozenset(self._pending.awaiting)),
+            self._finished,
+            tuple((tuple(d.order), d.drawn) for d in self._decks()),
+            self._rng.getstate(),
+        )
+
+    # ----------------------------------------------------------------- actions
+
+    def draw_spin(self) -> int:
+        """One spinner result, from the 12 wedges (not uniform over 1..6)."""
+        return self._rng.choice(SPINNER_WEDGES)
+
+    def spin(self, seat: int, number: int) -> Outcome:
+        player = self._player(seat)
+        if player.place is not None:
+            raise AlreadyFinished(f"seat {seat} has finished and no longer spins")
+        if self._pending is not None:
+            raise CardPending(f"a {self._pending.kind.name} card still waits for answers "
+                              f"from seats {sorted(self._pending.awaiting)}")
+        if seat != self._turn:
+            raise NotYourTurn(f"it is seat {self._turn}'s turn, not seat {seat}'s")
+        if not _is_int(number) or not 1 <= number <= 6:
+            raise BadSpinNumber(f"a spin must be 1-6, got {number!r}")
+
+        events = _Events()
+        end = self._move(player, number, by_card=False, events=events)
+        kind = BOARD[end]
+        player.landings[kind] += 1
+        if kind in ANSWER_ACTION:
+            self._deal(kind, end, seat, events)
+        else:
+            # Plain and Finish need no answers (the Finish card was dealt by _move).
+            self._pass_turn()
+        return self._outcome(events, landed=kind)
+
+    def answer_card(self, seat: int, action: int, value: int) -> Outcome:
+        self._player(seat)
+        pending = self._pending
+        if pending is None:
+            raise NoCardPending(f"seat {seat} answered a card but none is waiting")
+        if seat not in pending.awaiting:
+            if pending.kind in (SpaceKind.BRAND_CRISIS, SpaceKind.CAREER_POINT) \
+                    and seat != pending.mover:
+                raise NotAwaited(f"the {pending.kind.name} card asks only seat "
+                                 f"{pending.mover}, not seat {seat}")
+            raise NotAwaited(f"seat {seat} already answered the {pending.kind.name} card")
+        expected = ANSWER_ACTION[pending.kind]
+        if action != expected or not _is_int(action):
+            raise WrongAction(f"a {pending.kind.name} card is answered with action "
+                              f"{expected}, got {action!r}")
+        allowed = self._allowed_answers(pending)
+        if not _is_int(value) or value not in allowed:
+            raise WrongAnswer(f"{pending.kind.name} card {pending.card.number} accepts "
+                              f"{sorted({int(v) for v in allowed})}, got {value!r}")
+
+        events = _Events()
+        card = pending.card
+        mover = self._players[pending.mover]
+        if isinstance(card, (BrandCrisisCard, CareerPointCard)):
+            # For both, the validated value *is* the move (BC: the card's only one).
+            self._move(mover, value, by_card=True, events=events)
+        elif value:  # YTB always names a field; DYK names one or 0 (declined)
+            self._players[seat].tokens[value - 1] += 1
+            events.tokens.append((seat, Field(value)))
+        pending.awaiting.discard(seat)
+        resolved = not pending.awaiting
+        if resolved:
+            self._pending = None
+            self._pass_turn()
+        return self._outcome(events, card_resolved=resolved)
+
+    def choose_career(self, seat: int, field: int, name: str, salary: int) -> Outcome:
+        player = self._player(seat)
+        if player.place is None:
+            raise NotFinished(f"seat {seat} must reach space {FINISH_SPACE} "
+                              "before choosing a career")
+        if player.career is not None:
+            raise CareerAlreadyChosen(f"seat {seat} already chose {player.career.name}")
+        if not _is_int(field) or field not in Field._value2member_map_:
+            raise UnknownField(f"a career field must be 1-6, got {field!r}")
+        career = find_career(field, name)
+        if career is None:
+            raise UnknownCareer(f"{name!r} is not a {Field(field).name} career; choose "
+                                f"from {[c.name for c in CAREERS[Field(field)]]}")
+        if not _is_int(salary) or salary != wire_salary(career):
+            raise WrongSalary(f"{career.name} pays {wire_salary(career)} (thousands), "
+                              f"got {salary!r}")
+
+        player.career = career
+        return self._outcome(_Events())
+
+    def auto_play(self, seat: int) -> Outcome:
+        """Do what `seat` owes now, by the fixed rule an idle or absent player gets."""
+        self._player(seat)
+        duty = self.owes(seat)
+        if duty is Duty.SPIN:
+            return self.spin(seat, self.draw_spin())
+        if duty is Duty.ANSWER:
+            assert self._pending is not None
+            return self.answer_card(seat, *self._auto_answer(self._pending))
+        if duty is Duty.CAREER:
+            career = self._auto_career(self._players[seat])
+            outcome = self.choose_career(seat, career.field, career.name,
+                                         wire_salary(career))
+            self._players[seat].auto_career = True
+            return outcome
+        raise NothingOwed(f"seat {seat} owes nothing now")
+
+    # ----------------------------------------------------------------- results
+
+    def results(self) -> tuple[PlayerResult, ...]:
+        if not self.is_over:
+            raise GameNotOver("results exist only once every player finished and chose")
+        ranked = sorted(self._players.values(), key=lambda p: p.place)
+        return tuple(PlayerResult(p.seat, p.place, p.career.name, wire_salary(p.career))
+                     for p in ranked)
+
+    def record(self, *, ended_at: float) -> GameRecord:
+        """The per-player record RULES.md asks for. Meant for a finished game; for an
+        unfinished one, place/field/career/salary are None where not known yet."""
+        return GameRecord(
+            started_at=self._started_at,
+            ended_at=ended_at,
+            duration=ended_at - self._started_at,
+            players=tuple(
+                PlayerRecord(
+                    seat=p.seat, name=p.name, avatar=p.avatar, place=p.place,
+                    field=p.career.field if p.career else None,
+                    career=p.career.name if p.career else None,
+                    salary=p.career.salary if p.career else None,
+                    tokens=tuple(p.tokens), landings=tuple(p.landings),
+                    auto_career=p.auto_career,
+                )
+                for p in self._players.values()
+            ),
+        )
+
+    # ----------------------------------------------------------------- internals
+
+    def _decks(self) -> list[_Deck]:
+        return [self._brand_crisis, self._career_point, self._youre_the_boss,
+                *self._did_you_know.values()]
+
+    def _player(self, seat: int) -> _Player:
+        player = self._players.get(seat) if _is_int(seat) else None
+        if player is None:
+            raise UnknownSeat(f"seat {seat!r} holds no player in this game")
+        return player
+
+    def _move(self, player: _Player, delta: int, *, by_card: bool, events: _Events) -> int:
+        start = player.position
+        end = min(FINISH_SPACE, max(0, start + delta))
+        if end != start:
+            player.position = end
+            events.moves.append(Move(player.seat, start, end, by_card))
+            if end == FINISH_SPACE:
+                self._finish(player, events)
+        return end
+
+    def _finish(self, player: _Player, events: _Events) -> None:
+        self._finished += 1
+        place = player.place = self._finished
+        if place == 1:
+            card = FinishCard.FIRST          # also a lone player's
+        elif place == len(self._seats):
+            card = FinishCard.LAST
+        else:
+            card = FinishCard.OTHER
+        events.finished.append((player.seat, place))
+        events.cards.append(CardDeal(SpaceKind.FINISH, card, (player.seat,)))
+
+    def _deal(self, kind: SpaceKind, space: int, mover: int, events: _Events) -> None:
+        if kind is SpaceKind.BRAND_CRISIS:
+            card, awaiting = self._brand_crisis.draw(self._rng), (mover,)
+        elif kind is SpaceKind.CAREER_POINT:
+            card, awaiting = self._career_point.draw(self._rng), (mover,)
+        elif kind is SpaceKind.YOURE_THE_BOSS:
+            card, awaiting = self._youre_the_boss.draw(self._rng), self._seats
+        else:
+            pile = self._did_you_know[DID_YOU_KNOW_FIELD[space]]
+            card, awaiting = pile.draw(self._rng), self._seats
+        self._pending = _Pending(kind, card, mover, set(awaiting))
+        events.cards.append(CardDeal(kind, card.number, awaiting))
+
+    @staticmethod
+    def _allowed_answers(pending: _Pending) -> Sequence[int]:
+        card = pending.card
+        if isinstance(card, BrandCrisisCard):
+            return (card.move,)
+        if isinstance(card, CareerPointCard):
+            return (card.option_a, card.option_b)
+        if isinstance(card, YoureTheBossCard):
+            return card.options
+        return (card.field, 0)
+
+    @staticmethod
+    def _auto_answer(pending: _Pending) -> tuple[int, int]:
+        card = pending.card
+        if isinstance(card, BrandCrisisCard):
+            return 1, card.move
+        if isinstance(card, CareerPointCard):
+            return 1, max(card.option_a, card.option_b)   # equal moves: same value as A
+        if isinstance(card, YoureTheBossCard):
+            return 2, card.options[0]
+        return 2, card.field                               # always take the token
+
+    @staticmethod
+    def _auto_career(player: _Player) -> Career:
+        # Most tokens wins, lowest field number on a tie; then its best-paid career
+        # (the first listed on an equal salary).
+        field = Field(max(range(1, 7), key=lambda f: (player.tokens[f - 1], -f)))
+        return max(CAREERS[field], key=lambda c: c.salary)
+
+    def _pass_turn(self) -> None:
+        """Give the turn to the next unfinished seat after the current one (0 if none)."""
+        current = self._seats.index(self._turn)
+        ring = self._seats[current + 1:] + self._seats[:current + 1]
+        self._turn = next((s for s in ring if self._players[s].place is None), 0)
+
+    def _outcome(self, events: _Events, *, landed: SpaceKind | None = None,
+                 card_resolved: bool = False) -> Outcome:
+        return Outcome(
+            moves=tuple(events.moves), landed=landed, cards=tuple(events.cards),
+            tokens=tuple(events.tokens), finished=tuple(events.finished),
+            card_resolved=card_resolved, turn=self._turn,
+            board_over=self.board_over, game_over=self.is_over,
+        )
