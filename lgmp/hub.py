@@ -1,0 +1,234 @@
+"""The server's pure core: connections, JOIN routing, per-connection limits, timers.
+
+Theory of operation
+-------------------
+The trio shell (``lgmp.server``) tells the hub four things, each with ``now``:
+a connection opened (``connect``), a decoded packet arrived (``receive``), a
+connection ended (``disconnect``), time passed (``tick``). Each call returns the
+outputs of ``lgmp.room`` -- ``Send``, ``Close``, ``GameFinished`` -- for the
+shell to carry out. The hub never reads a clock or a socket, so every limit is
+testable by passing ``now``.
+
+What the hub owns (rooms own the rest):
+* **JOIN**: ``"HOST"`` creates a room with a fresh code (answer 3 at the room
+  limit); any other code is matched case-insensitively (4 when there is none)
+  and handed to the room. A connection that has not joined must send JOIN
+  within ``join_timeout`` (counted again after each refused JOIN).
+* **Strikes**: a well-formed packet that is not allowed now (the room or engine
+  raised ``RuleError``) is ignored, the sender is resynced, and it counts a
+  strike; more than ``max_strikes`` inside ``strike_window`` closes it.
+* **Flood control**: a token bucket per connection (``packet_burst`` deep,
+  refilled at ``packet_rate``/s); an empty bucket closes the connection.
+* **Timers**: a heap of (deadline, key). Entries are never removed, only found
+  stale when popped (the room or connection no longer wants that deadline), and
+  a new entry is pushed only when it is earlier than what is already scheduled,
+  so the heap stays about one entry per room.
+
+A ``Close`` from the hub has already detached the connection (its room was told
+with ``remove``); a later ``disconnect`` for it is ignored.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import random
+from collections import deque
+from dataclasses import dataclass, field
+
+from .errors import RuleError
+from .limits import Limits
+from .names import new_room_code, normalize_room_code
+from .packets import HOST_ROOM, ClientPacket, JoinAnswer, JoinRequest, JoinResponse
+from .room import Close, MemberId, Output, Room, Send
+
+log = logging.getLogger("lgmp.hub")
+
+
+@dataclass(slots=True)
+class _Connection:
+    id: MemberId
+    room: str | None = None
+    join_deadline: float = 0.0
+    tokens: float = 0.0
+    refilled_at: float = 0.0
+    strikes: deque[float] = field(default_factory=deque)
+
+
+class Hub:
+    def __init__(self, *, limits: Limits | None = None, seed: int | None = None, server_spins: bool = False):
+        self.limits = limits or Limits()
+        self.server_spins = server_spins
+        self.rooms: dict[str, Room] = {}
+        self._connections: dict[MemberId, _Connection] = {}
+        self._ids = itertools.count(1)
+        self._rng = random.Random(seed)
+        self._timers: list[tuple[float, int, str, object]] = []
+        self._timer_seq = itertools.count()
+        self._scheduled: dict[tuple[str, object], float] = {}
+
+    # --- introspection ------------------------------------------------------------
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    def describe(self, member: MemberId) -> str:
+        """``ABCD seat 2``, ``ABCD host`` or ``not joined``: for log lines."""
+        conn = self._connections.get(member)
+        if conn is None or conn.room is None or conn.room not in self.rooms:
+            return "not joined"
+        return self.rooms[conn.room].describe(member)
+
+    def room_of(self, member: MemberId) -> Room | None:
+        conn = self._connections.get(member)
+        return None if conn is None or conn.room is None else self.rooms.get(conn.room)
+
+    # --- entry points ---------------------------------------------------------------
+
+    def connect(self, now: float) -> MemberId:
+        """A connection opened: its id. It must send JOIN within ``join_timeout``."""
+        member = next(self._ids)
+        self._connections[member] = _Connection(
+            member, join_deadline=now + self.limits.join_timeout, tokens=self.limits.packet_burst, refilled_at=now
+        )
+        self._schedule(("conn", member), now + self.limits.join_timeout)
+        return member
+
+    def receive(self, member: MemberId, packet: ClientPacket, now: float) -> list[Output]:
+        conn = self._connections.get(member)
+        if conn is None:
+            return []  # already closed by us; bytes were still in flight
+        if not self._take_token(conn, now):
+            return self._drop(conn, now, "packet flood")
+        if conn.room is None:
+            if isinstance(packet, JoinRequest):
+                return self._join(conn, packet, now)
+            return self._strike(conn, now, f"{type(packet).__name__} before JOIN")
+        room = self.rooms[conn.room]
+        if isinstance(packet, JoinRequest):
+            return self._strike(conn, now, "a second JOIN", room)
+        try:
+            outputs = room.handle(member, packet, now)
+        except RuleError as exc:
+            return self._strike(conn, now, str(exc), room)
+        return self._after_room(room, outputs)
+
+    def disconnect(self, member: MemberId, now: float, reason: str) -> list[Output]:
+        """The connection ended (peer closed, bad bytes, write failed...)."""
+        conn = self._connections.pop(member, None)
+        if conn is None:
+            return []
+        room = self.rooms.get(conn.room) if conn.room else None
+        if room is None:
+            return []
+        return self._after_room(room, room.remove(member, now, reason))
+
+    def tick(self, now: float) -> list[Output]:
+        """Fire every deadline that is due at ``now``."""
+        outputs: list[Output] = []
+        while self._timers and self._timers[0][0] <= now:
+            when, _, kind, key = heapq.heappop(self._timers)
+            if self._scheduled.get((kind, key)) == when:
+                del self._scheduled[(kind, key)]
+            if kind == "conn":
+                conn = self._connections.get(key)
+                if conn is not None and conn.room is None and conn.join_deadline <= now:
+                    outputs += self._drop(conn, now, "no JOIN in time")
+            else:
+                room = self.rooms.get(key)
+                if room is not None:
+                    outputs += self._after_room(room, room.tick(now))
+        return outputs
+
+    def next_deadline(self) -> float | None:
+        return self._timers[0][0] if self._timers else None
+
+    def shutdown(self, reason: str = "the server is shutting down") -> list[Output]:
+        """RSET to every member of every room, then close every connection."""
+        outputs: list[Output] = []
+        for room in list(self.rooms.values()):
+            outputs += room.close(reason)
+        outputs += [Close(m, reason) for m, c in self._connections.items() if c.room is None]
+        self.rooms.clear()
+        self._connections.clear()
+        return outputs
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def _join(self, conn: _Connection, packet: JoinRequest, now: float) -> list[Output]:
+        code = normalize_room_code(packet.room)
+        if code == HOST_ROOM:
+            if len(self.rooms) >= self.limits.max_rooms:
+                return self._refuse_join(conn, now, JoinAnswer.LOBBY_FULL)
+            code = new_room_code(self._rng, self.rooms)
+            room = Room(code, conn.id, seed=self._rng.getrandbits(63), now=now, limits=self.limits, server_spins=self.server_spins)
+            self.rooms[code] = room
+            conn.room = code
+            log.info("[%s host] room created", code)
+            outputs: list[Output] = [Send((conn.id,), JoinResponse(JoinAnswer.HOST, code))]
+            return self._after_room(room, outputs)
+        room = self.rooms.get(code)
+        if room is None:
+            return self._refuse_join(conn, now, JoinAnswer.ROOM_NOT_FOUND)
+        answer, outputs = room.add_player(conn.id, now)
+        if answer is not JoinAnswer.PLAYER:
+            return self._refuse_join(conn, now, answer)
+        conn.room = code
+        return self._after_room(room, [Send((conn.id,), JoinResponse(answer)), *outputs])
+
+    def _refuse_join(self, conn: _Connection, now: float, answer: JoinAnswer) -> list[Output]:
+        # A person may mistype a code: give them a fresh JOIN window to try again.
+        conn.join_deadline = now + self.limits.join_timeout
+        self._schedule(("conn", conn.id), conn.join_deadline)
+        return [Send((conn.id,), JoinResponse(answer))]
+
+    def _take_token(self, conn: _Connection, now: float) -> bool:
+        limits = self.limits
+        conn.tokens = min(limits.packet_burst, conn.tokens + (now - conn.refilled_at) * limits.packet_rate)
+        conn.refilled_at = now
+        if conn.tokens < 1:
+            return False
+        conn.tokens -= 1
+        return True
+
+    def _strike(self, conn: _Connection, now: float, reason: str, room: Room | None = None) -> list[Output]:
+        strikes = conn.strikes
+        strikes.append(now)
+        while strikes and strikes[0] <= now - self.limits.strike_window:
+            strikes.popleft()
+        where = room.describe(conn.id) if room else "not joined"
+        log.info("[%s] ignored: %s (strike %d)", where, reason, len(strikes))
+        if len(strikes) > self.limits.max_strikes:
+            return self._drop(conn, now, f"too many ignored packets (last: {reason})")
+        return room.resync(conn.id) if room else []
+
+    def _drop(self, conn: _Connection, now: float, reason: str) -> list[Output]:
+        """Close a connection on the hub's own initiative."""
+        log.info("[%s] closing connection: %s", self.describe(conn.id), reason)
+        outputs = self.disconnect(conn.id, now, reason)
+        return [*outputs, Close(conn.id, reason)]
+
+    def _after_room(self, room: Room, outputs: list[Output]) -> list[Output]:
+        """Book-keeping after a room acted: detach closed members, drop ended rooms, timers."""
+        for out in outputs:
+            if isinstance(out, Close):
+                conn = self._connections.pop(out.member, None)
+                if conn is not None:
+                    conn.room = None
+        if room.closed:
+            self.rooms.pop(room.code, None)
+            log.info("[%s] room closed", room.code)
+        else:
+            deadline = room.next_deadline()
+            if deadline is not None:
+                self._schedule(("room", room.code), deadline)
+        return outputs
+
+    def _schedule(self, key: tuple[str, object], when: float) -> None:
+        current = self._scheduled.get(key)
+        if current is not None and current <= when:
+            return  # an earlier entry will fire and re-schedule what is then due
+        self._scheduled[key] = when
+        heapq.heappush(self._timers, (when, next(self._timer_seq), key[0], key[1]))

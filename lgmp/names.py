@@ -1,0 +1,71 @@
+"""Usernames and room codes: what a person may call themselves, and room codes to hand out.
+
+Profanity is judged by ``better_profanity``'s maintained word list, which also
+catches the leetspeak spellings of its words ("sh1t"), rather than by a regex
+of our own.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+
+from better_profanity import profanity
+
+from .packets import HOST_ROOM, ReadyAnswer
+
+NAME_MAX = 12  # the original game's name box held 12 characters
+ROOM_CODE_LETTERS = string.ascii_uppercase
+ROOM_CODE_LENGTH = 4
+
+_NAME_CHARS = re.compile(r"[A-Za-z0-9\[\]]+")
+
+profanity.load_censor_words()
+
+
+def is_profane(text: str) -> bool:
+    """True when ``text`` contains a word (or its leetspeak) from the profanity list."""
+    return profanity.contains_profanity(text)
+
+
+def check_name_shape(name: str) -> ReadyAnswer:
+    """REDY answers 2-4 for ``name`` on its own: empty, too long, invalid characters.
+
+    Returns ``ACCEPTED`` when the shape is fine. Uniqueness (5) is the room's
+    business and profanity (6) is ``is_profane``: the room checks them in the
+    order of the answer codes.
+    """
+    if not name:
+        return ReadyAnswer.EMPTY_NAME
+    if len(name) > NAME_MAX:
+        return ReadyAnswer.NAME_TOO_LONG
+    if not _NAME_CHARS.fullmatch(name):
+        return ReadyAnswer.INVALID_CHARACTERS
+    return ReadyAnswer.ACCEPTED
+
+
+def normalize_room_code(text: str) -> str:
+    """Room codes are matched case-insensitively; we keep them upper-case."""
+    return text.upper()
+
+
+def is_valid_room_code(code: str) -> bool:
+    return (
+        len(code) == ROOM_CODE_LENGTH
+        and all(c in ROOM_CODE_LETTERS for c in code)
+        and code != HOST_ROOM
+        and not is_profane(code)
+    )
+
+
+def new_room_code(rng: random.Random, taken: set[str] | dict[str, object]) -> str:
+    """A fresh code: four letters A-Z, never "HOST", never offensive, not in ``taken``.
+
+    There are 26**4 = 456,976 codes and the server's room limit is far below
+    that, so a few random draws always find one.
+    """
+    while True:
+        code = "".join(rng.choice(ROOM_CODE_LETTERS) for _ in range(ROOM_CODE_LENGTH))
+        if code not in taken and is_valid_room_code(code):
+            return code
