@@ -1,0 +1,203 @@
+"""``lgmp``: the command line. Sub-commands: serve, host, bot, play, demo, results."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+
+import trio
+
+from .limits import Limits
+
+DEFAULT_PORT = 1111
+
+
+class _RoomLogFilter(logging.Filter):
+    """Log lines name their room and seat in brackets; lines without one say so."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith("["):
+            record.msg, record.args = "[-] " + message, ()
+        return True
+
+
+def _setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s %(message)s"))
+    handler.addFilter(_RoomLogFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def _add_connect_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="server address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"server port (default {DEFAULT_PORT})")
+
+
+def _add_limit_options(parser: argparse.ArgumentParser) -> None:
+    defaults = Limits()
+    group = parser.add_argument_group("limits (see lgmp/limits.py for the reason behind each default)")
+    for f in dataclasses.fields(Limits):
+        default = getattr(defaults, f.name)
+        group.add_argument(
+            "--" + f.name.replace("_", "-"),
+            type=type(default),
+            default=default,
+            metavar=type(default).__name__.upper(),
+            help=f"default {default}",
+        )
+
+
+def _limits_from(args: argparse.Namespace) -> Limits:
+    return Limits(**{name: getattr(args, name) for name in Limits.option_names()})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lgmp", description="LGMP v1.0 server and tools for Let's Go Marketing!")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the LGMP server")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
+    serve.add_argument("--seed", type=int, default=None, help="seed for room codes and games (reproducible runs)")
+    serve.add_argument("--server-spins", action="store_true", help="the server draws every spin itself (anti-cheat)")
+    serve.add_argument("--db", default=None, help="results database (default lgmp-results.sqlite3)")
+    serve.add_argument("--no-db", action="store_true", help="do not store results")
+    _add_limit_options(serve)
+
+    host = commands.add_parser("host", help="create a room and show its board as the game goes")
+    _add_connect_options(host)
+    host.add_argument("--start-when", type=int, default=None, metavar="N", help="start once N players are ready (default: press Enter)")
+    host.add_argument("--games", type=int, default=1, help="games to host before leaving (default 1)")
+
+    bot = commands.add_parser("bot", help="bots join a room and play until the game ends")
+    bot.add_argument("code", help="the room code")
+    _add_connect_options(bot)
+    bot.add_argument("--count", type=int, default=1, help="how many bots (default 1)")
+    bot.add_argument("--delay", type=float, default=0.5, help="seconds a bot thinks before each move (default 0.5)")
+    bot.add_argument("--seed", type=int, default=None)
+    bot.add_argument("--games", type=int, default=1, help="games to play before leaving (default 1)")
+
+    play = commands.add_parser("play", help="play in this terminal")
+    play.add_argument("code", help="the room code")
+    _add_connect_options(play)
+
+    demo = commands.add_parser("demo", help="start a server, a host view and bots, and show a whole game")
+    demo.add_argument("--bots", type=int, default=4, help="how many bots play (1-6, default 4)")
+    demo.add_argument("--delay", type=float, default=0.15, help="seconds a bot thinks before each move")
+    demo.add_argument("--seed", type=int, default=None)
+
+    results = commands.add_parser("results", help="show stored game results")
+    try:
+        from . import results_cli
+    except ImportError:  # pragma: no cover - the store is optional at import time
+        results_cli = None
+    if results_cli is not None:
+        results_cli.add_arguments(results)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log_level if args.command == "serve" else ("warning" if args.log_level == "info" else args.log_level))
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "host":
+        from .views import run_host
+
+        return trio.run(run_host, args.host, args.port, args.start_when, args.games)
+    if args.command == "bot":
+        return trio.run(_bots, args)
+    if args.command == "play":
+        from .play import run_play
+
+        return trio.run(run_play, args.host, args.port, args.code)
+    if args.command == "demo":
+        from .views import run_demo
+
+        return trio.run(run_demo, args.bots, args.delay, args.seed)
+    if args.command == "results":
+        from .results_cli import run
+
+        return run(args)
+    raise AssertionError(args.command)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server import run_server
+
+    store = None
+    on_game_finished = None
+    if not args.no_db:
+        from .store import DEFAULT_DB, ResultsStore, StoreError
+
+        try:
+            store = ResultsStore.open(args.db or DEFAULT_DB)
+        except StoreError as exc:
+            print(f"lgmp serve: {exc}", file=sys.stderr)
+            return 1
+
+        def on_game_finished(finished, started, ended):
+            game_id = store.record_game(room=finished.room, seed=finished.seed, record=finished.record, started=started, ended=ended)
+            logging.getLogger("lgmp.store").info("[%s] results stored as game %d", finished.room, game_id)
+
+    def ready(port: int) -> None:
+        where = args.db or "lgmp-results.sqlite3"
+        print(f"LGMP server on {args.host}:{port}" + ("" if args.no_db else f", results in {where}"), flush=True)
+
+    try:
+        trio.run(
+            lambda: run_server(
+                host=args.host,
+                port=args.port,
+                limits=_limits_from(args),
+                seed=args.seed,
+                server_spins=args.server_spins,
+                on_game_finished=on_game_finished,
+                ready=ready,
+            )
+        )
+    except OSError as exc:
+        print(f"lgmp serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    finally:
+        if store is not None:
+            store.close()
+    print("LGMP server stopped", flush=True)
+    return 0
+
+
+async def _bots(args: argparse.Namespace) -> int:
+    from .bot import play_bot
+
+    results = []
+
+    async def one(i: int) -> None:
+        seed = None if args.seed is None else args.seed + i
+        results.append(await play_bot(args.host, args.port, args.code, name=f"Bot{i + 1}", seed=seed, delay=args.delay, games=args.games))
+
+    async with trio.open_nursery() as nursery:
+        for i in range(args.count):
+            nursery.start_soon(one, i)
+            await trio.sleep(0.05)  # join in order, so seats follow bot numbers
+    for r in sorted(results, key=lambda r: r.name):
+        seat = f"seat {r.seat}" if r.seat else "not seated"
+        place = f"place {r.results.places[r.seat - 1]}" if r.results and r.seat else "no result"
+        print(f"{r.name}: {seat}, {place}")
+    return 0 if all(r.results for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

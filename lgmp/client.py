@@ -1,0 +1,141 @@
+"""A trio LGMP client: connect, host or join a room, ready up, and await typed packets.
+
+Used by the bots, the terminal views, the tests and the tools. Packets arrive in
+order; a helper that waits for one kind of packet keeps the others, so a later
+``receive`` still sees them. The client tracks what the server has told it (room
+avatars, the latest GAME, its seat) so callers need not.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+import trio
+
+from .codec import Decoder, encode
+from .errors import LGMPError
+from .packets import (
+    ClientPacket,
+    Direction,
+    GameUpdate,
+    JoinAnswer,
+    JoinRequest,
+    JoinResponse,
+    ReadyAnswer,
+    ReadyRequest,
+    ReadyResponse,
+    ServerPacket,
+)
+
+READ_SIZE = 65536
+
+
+class ConnectionClosed(LGMPError):
+    """The server closed the connection."""
+
+
+class LGMPClient:
+    def __init__(self, stream: trio.abc.Stream):
+        self.stream = stream
+        self._decoder = Decoder(Direction.SERVER_TO_CLIENT)
+        self._inbox: deque[ServerPacket] = deque()  # decoded, not yet returned
+        self._held: deque[ServerPacket] = deque()  # skipped over by a wait_for, returned first
+        self.room: str | None = None
+        self.seat: int | None = None  # known once the server accepted our REDY
+        self.avatar: int | None = None
+        self.avatars: tuple[int, ...] = (0,) * 6
+        self.last_game: GameUpdate | None = None
+        self.sent = 0
+        self.received = 0
+
+    @classmethod
+    async def connect(cls, host: str = "127.0.0.1", port: int = 1111) -> LGMPClient:
+        return cls(await trio.open_tcp_stream(host, port))
+
+    async def __aenter__(self) -> LGMPClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+    # --- packets -------------------------------------------------------------------
+
+    async def send(self, packet: ClientPacket) -> None:
+        await self.stream.send_all(encode(packet))
+        self.sent += 1
+
+    async def send_raw(self, data: bytes) -> None:
+        """Bytes as they are (tests of bad input use this)."""
+        await self.stream.send_all(data)
+
+    async def receive(self) -> ServerPacket:
+        """The next packet from the server; ``ConnectionClosed`` at the end of the stream."""
+        if self._held:
+            return self._held.popleft()
+        while not self._inbox:
+            try:
+                data = await self.stream.receive_some(READ_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise ConnectionClosed(str(exc)) from exc
+            if not data:
+                raise ConnectionClosed("the server closed the connection")
+            for packet in self._decoder.feed(data):
+                self._observe(packet)
+                self._inbox.append(packet)
+        self.received += 1
+        return self._inbox.popleft()
+
+    async def wait_for(self, match: type | tuple[type, ...] | Callable[[ServerPacket], bool]) -> ServerPacket:
+        """The next packet that matches; the ones skipped stay for ``receive``."""
+        predicate = match if callable(match) and not isinstance(match, type) else (lambda p: isinstance(p, match))
+        skipped: list[ServerPacket] = []
+        try:
+            while True:
+                packet = await self.receive()
+                if predicate(packet):
+                    return packet
+                skipped.append(packet)
+        finally:
+            self._held.extendleft(reversed(skipped))
+
+    def _observe(self, packet: ServerPacket) -> None:
+        if isinstance(packet, ReadyResponse):
+            self.avatars = tuple(packet.avatars)
+            if packet.response == ReadyAnswer.ACCEPTED and self.avatar is not None:
+                self.seat = self.avatars.index(self.avatar) + 1 if self.avatar in self.avatars else None
+        elif isinstance(packet, GameUpdate):
+            self.last_game = packet
+
+    # --- the lobby ---------------------------------------------------------------------
+
+    async def host_room(self) -> str:
+        """Create a room; its code."""
+        await self.send(JoinRequest("HOST"))
+        answer = await self.wait_for(JoinResponse)
+        if answer.response != JoinAnswer.HOST:
+            raise LGMPError(f"the server refused to create a room: JOIN {answer.response}")
+        self.room = answer.room
+        return answer.room
+
+    async def join(self, code: str) -> JoinAnswer:
+        """Join room ``code``; the answer. When seated, the avatar list follows at once."""
+        await self.send(JoinRequest(code))
+        answer = JoinAnswer((await self.wait_for(JoinResponse)).response)
+        if answer is JoinAnswer.PLAYER:
+            self.room = code.upper()
+            await self.wait_for(lambda p: isinstance(p, ReadyResponse) and p.response == ReadyAnswer.UPDATE)
+        return answer
+
+    async def ready(self, name: str, avatar: int) -> ReadyAnswer:
+        """Ask for ``name`` and ``avatar``; the server's answer (1 = accepted)."""
+        self.avatar = avatar
+        await self.send(ReadyRequest(name, avatar))
+        answer = await self.wait_for(lambda p: isinstance(p, ReadyResponse) and p.response != ReadyAnswer.UPDATE)
+        return ReadyAnswer(answer.response)
+
+    def free_avatars(self) -> list[int]:
+        return [a for a in range(1, 7) if a not in self.avatars]

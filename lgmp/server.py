@@ -1,0 +1,281 @@
+"""The trio shell around the hub: accept, read, write, timers. Nothing else.
+
+Each connection has a reader (bytes -> ``Decoder`` -> hub) and a writer draining
+a bounded queue of encoded packets. A packet for many members is encoded once.
+Bad framing closes only that connection; an exception while handling one
+connection's packet is logged and closes only that connection. One timer task
+sleeps until the hub's next deadline (or until something earlier is scheduled)
+and calls ``hub.tick``.
+
+Limits enforced here, at the socket: max connections, a started packet must
+complete in ``packet_timeout``, and the outgoing queue (``send_queue``) -- a
+client that stops reading is closed rather than allowed to slow its room.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import trio
+
+from .codec import Decoder, encode
+from .errors import RemoteProtocolError
+from .hub import Hub
+from .limits import Limits
+from .packets import Direction
+from .room import Close, GameFinished, MemberId, Output, Send
+
+log = logging.getLogger("lgmp.server")
+
+READ_SIZE = 65536  # one read's worth; the decoder frames it all at once
+
+
+@dataclass(eq=False)
+class _Peer:
+    member: MemberId
+    stream: trio.SocketStream
+    address: str
+    send: trio.MemorySendChannel
+    receive: trio.MemoryReceiveChannel
+    cancel: trio.CancelScope = field(default_factory=trio.CancelScope)
+    closing: str | None = None  # why we are closing it, once we are
+
+
+class LGMPServer:
+    """Serves LGMP on one listening socket. ``serve`` runs until cancelled."""
+
+    def __init__(
+        self,
+        *,
+        limits: Limits | None = None,
+        seed: int | None = None,
+        server_spins: bool = False,
+        on_game_finished: Callable[[GameFinished, float, float], object] | None = None,
+    ):
+        self.limits = limits or Limits()
+        self.hub = Hub(limits=self.limits, seed=seed, server_spins=server_spins)
+        self._peers: dict[MemberId, _Peer] = {}
+        self._timers_changed = trio.Event()
+        self._on_game_finished = on_game_finished
+        self._finished_send, self._finished_receive = trio.open_memory_channel(math.inf)
+        self.port: int | None = None
+        self.listeners: list[trio.SocketListener] = []
+        self._nursery: trio.Nursery | None = None
+        self._closed = trio.Event()
+
+    # --- running -----------------------------------------------------------------
+
+    async def serve(self, host: str = "127.0.0.1", port: int = 1111, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        self.listeners = await trio.open_tcp_listeners(port, host=host, backlog=4096)
+        self.port = self.listeners[0].socket.getsockname()[1]
+        log.info("LGMP server listening on %s:%d", host, self.port)
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._timer_loop)
+            nursery.start_soon(self._store_loop)
+            for listener in self.listeners:
+                nursery.start_soon(self._accept_loop, listener)
+            task_status.started(self.port)
+
+    async def shutdown(self) -> None:
+        """Stop accepting, RSET every member of every room, close them, flush the store."""
+        log.info("shutting down: %d connections, %d rooms", len(self._peers), len(self.hub.rooms))
+        for listener in self.listeners:
+            await listener.aclose()
+        self._carry_out(self.hub.shutdown())
+        with trio.move_on_after(self.limits.shutdown_grace):
+            while self._peers:
+                await trio.sleep(0.01)
+        for peer in list(self._peers.values()):
+            peer.cancel.cancel()
+        self._finished_send.close()
+        with trio.move_on_after(self.limits.shutdown_grace + 5):
+            await self._closed.wait()
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    # --- connections --------------------------------------------------------------
+
+    async def _accept_loop(self, listener: trio.SocketListener) -> None:
+        while True:
+            try:
+                stream = await listener.accept()
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                return
+            except OSError as exc:  # EMFILE and friends: back off, keep serving
+                log.warning("accept failed: %s", exc)
+                await trio.sleep(0.1)
+                continue
+            if len(self._peers) >= self.limits.max_connections:
+                log.warning("refusing a connection: at max_connections=%d", self.limits.max_connections)
+                await stream.aclose()
+                continue
+            self._nursery.start_soon(self._run_peer, stream)
+
+    async def _run_peer(self, stream: trio.SocketStream) -> None:
+        member = self.hub.connect(trio.current_time())
+        self._timers_changed.set()
+        try:
+            address = "%s:%d" % stream.socket.getpeername()[:2]
+        except OSError:
+            address = "?"
+        send, receive = trio.open_memory_channel(self.limits.send_queue)
+        peer = _Peer(member, stream, address, send, receive)
+        self._peers[member] = peer
+        log.debug("[conn %d %s] connected", member, address)
+        reason = "peer closed"
+        with peer.cancel:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._write_loop, peer)
+                try:
+                    reason = await self._read_loop(peer)
+                except Exception:  # a bug while handling this connection: it alone pays
+                    log.exception("[conn %d %s] handler error", member, self.hub.describe(member))
+                    reason = "internal error"
+                if peer.closing is None:
+                    peer.closing = reason
+                    self._carry_out(self.hub.disconnect(member, trio.current_time(), reason))
+                # Let the writer flush what was queued before the close (e.g. RSET).
+                peer.send.close()
+        self._peers.pop(member, None)
+        with trio.CancelScope(shield=True), trio.move_on_after(1):
+            await stream.aclose()
+        log.info("[conn %d %s] closed: %s", member, address, peer.closing)
+
+    async def _read_loop(self, peer: _Peer) -> str:
+        decoder = Decoder(Direction.CLIENT_TO_SERVER)
+        stream, member = peer.stream, peer.member
+        while peer.closing is None:
+            # A started packet must complete within packet_timeout (slowloris).
+            deadline = trio.current_time() + self.limits.packet_timeout if decoder.buffered else math.inf
+            with trio.move_on_at(deadline):
+                try:
+                    data = await stream.receive_some(READ_SIZE)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                    return f"read failed: {exc.__class__.__name__}"
+                if not data:
+                    return "peer closed" if not decoder.buffered else "peer closed inside a packet"
+                try:
+                    packets = decoder.feed(data)
+                    error = None
+                except RemoteProtocolError as exc:
+                    packets, error = exc.packets, exc
+                for packet in packets:
+                    if peer.closing is not None:
+                        break
+                    self._carry_out(self.hub.receive(member, packet, trio.current_time()))
+                if error is not None:
+                    return f"bad bytes: {error}"
+                continue
+            return f"packet not completed within {self.limits.packet_timeout:g} s"
+        return peer.closing
+
+    async def _write_loop(self, peer: _Peer) -> None:
+        stream = peer.stream
+        async for data in peer.receive:
+            try:
+                await stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                self._close_peer(peer, f"write failed: {exc.__class__.__name__}")
+                return
+        # The queue was closed: everything queued has been written. Close the socket
+        # so the reader (maybe blocked in receive_some) ends too.
+        peer.cancel.cancel()
+
+    def _close_peer(self, peer: _Peer, reason: str) -> None:
+        """Close ``peer`` on our side: tell the hub, flush its queue, then close the socket."""
+        if peer.closing is not None:
+            return
+        peer.closing = reason
+        self._carry_out(self.hub.disconnect(peer.member, trio.current_time(), reason))
+        peer.send.close()
+
+    # --- carrying out the hub's outputs ---------------------------------------------
+
+    def _carry_out(self, outputs: list[Output]) -> None:
+        for out in outputs:
+            if isinstance(out, Send):
+                data = encode(out.packet)  # once, for every recipient
+                for member in out.to:
+                    peer = self._peers.get(member)
+                    if peer is None or peer.closing is not None:
+                        continue
+                    try:
+                        peer.send.send_nowait(data)
+                    except trio.WouldBlock:
+                        # It stopped reading: close it rather than let it slow the room.
+                        log.info("[conn %d %s] send queue full", member, self.hub.describe(member))
+                        self._close_peer(peer, f"send queue full ({self.limits.send_queue} packets)")
+                    except (trio.ClosedResourceError, trio.BrokenResourceError):
+                        pass
+            elif isinstance(out, Close):
+                peer = self._peers.get(out.member)
+                if peer is not None and peer.closing is None:
+                    peer.closing = out.reason
+                    peer.send.close()  # the writer flushes, then closes the socket
+            elif isinstance(out, GameFinished):
+                ended = time.time()
+                started = ended - out.record.duration
+                try:
+                    self._finished_send.send_nowait((out, started, ended))
+                except trio.ClosedResourceError:
+                    log.error("[%s] game finished during shutdown; storing it now", out.room)
+                    if self._on_game_finished is not None:
+                        self._on_game_finished(out, started, ended)
+        self._timers_changed.set()
+
+    async def _timer_loop(self) -> None:
+        while True:
+            self._timers_changed = trio.Event()
+            deadline = self.hub.next_deadline()
+            with trio.move_on_at(deadline if deadline is not None else math.inf):
+                await self._timers_changed.wait()
+            now = trio.current_time()
+            if deadline is not None and now >= deadline:
+                try:
+                    self._carry_out(self.hub.tick(now))
+                except Exception:  # a bug in a timer must not stop every other room's timers
+                    log.exception("timer handling failed")
+
+    async def _store_loop(self) -> None:
+        """Hands finished games to the store in a worker thread, one at a time, in order."""
+        try:
+            async for finished, started, ended in self._finished_receive:
+                if self._on_game_finished is None:
+                    continue
+                try:
+                    with trio.CancelScope(shield=True):
+                        await trio.to_thread.run_sync(self._on_game_finished, finished, started, ended)
+                except Exception:
+                    log.exception("[%s] storing the game's results failed", finished.room)
+        finally:
+            self._closed.set()
+
+
+async def run_server(
+    *,
+    host: str,
+    port: int,
+    limits: Limits,
+    seed: int | None,
+    server_spins: bool,
+    on_game_finished: Callable[[GameFinished, float, float], object] | None = None,
+    ready: Callable[[int], object] | None = None,
+) -> None:
+    """Run until SIGINT/SIGTERM, then shut down gracefully."""
+    server = LGMPServer(limits=limits, seed=seed, server_spins=server_spins, on_game_finished=on_game_finished)
+    async with trio.open_nursery() as nursery:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            bound = await nursery.start(server.serve, host, port)
+            if ready is not None:
+                ready(bound)
+            async for signum in signals:
+                log.info("received %s", signal.Signals(signum).name)
+                break
+        await server.shutdown()
+        nursery.cancel_scope.cancel()
