@@ -33,6 +33,9 @@ from .room import Close, GameFinished, MemberId, Output, Send
 log = logging.getLogger("lgmp.server")
 
 READ_SIZE = 65536  # one read's worth; the decoder frames it all at once
+# FINL waits for its game's results to be committed (so a crash right after a
+# client sees FINL loses nothing), but a stuck disk must not hold a room forever.
+STORE_WAIT = 10.0
 
 
 @dataclass(eq=False)
@@ -178,6 +181,10 @@ class LGMPServer:
     async def _write_loop(self, peer: _Peer) -> None:
         stream = peer.stream
         async for data in peer.receive:
+            if isinstance(data, trio.Event):  # a commit barrier: see _commit_barrier
+                with trio.move_on_after(STORE_WAIT):
+                    await data.wait()
+                continue
             try:
                 await stream.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
@@ -198,6 +205,7 @@ class LGMPServer:
     # --- carrying out the hub's outputs ---------------------------------------------
 
     def _carry_out(self, outputs: list[Output]) -> None:
+        barrier = self._commit_barrier(outputs)
         for out in outputs:
             if isinstance(out, Send):
                 data = encode(out.packet)  # once, for every recipient
@@ -222,12 +230,34 @@ class LGMPServer:
                 ended = time.time()
                 started = ended - out.record.duration
                 try:
-                    self._finished_send.send_nowait((out, started, ended))
+                    self._finished_send.send_nowait((out, started, ended, barrier))
                 except trio.ClosedResourceError:
                     log.error("[%s] game finished during shutdown; storing it now", out.room)
                     if self._on_game_finished is not None:
                         self._on_game_finished(out, started, ended)
+                    if barrier is not None:
+                        barrier.set()
         self._timers_changed.set()
+
+    def _commit_barrier(self, outputs: list[Output]) -> trio.Event | None:
+        """When a game finished in this batch, hold its members' packets until it is stored.
+
+        The FINL a client sees then always describes a committed game. Each
+        recipient's writer meets the barrier in its queue and waits for the
+        store's worker thread; every other connection writes on.
+        """
+        if self._on_game_finished is None or not any(isinstance(o, GameFinished) for o in outputs):
+            return None
+        barrier = trio.Event()
+        recipients = {m for o in outputs if isinstance(o, Send) for m in o.to}
+        for member in recipients:
+            peer = self._peers.get(member)
+            if peer is not None and peer.closing is None:
+                try:
+                    peer.send.send_nowait(barrier)
+                except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+                    pass  # a full queue is closed by the Send that follows
+        return barrier
 
     async def _timer_loop(self) -> None:
         while True:
@@ -245,7 +275,7 @@ class LGMPServer:
     async def _store_loop(self) -> None:
         """Hands finished games to the store in a worker thread, one at a time, in order."""
         try:
-            async for finished, started, ended in self._finished_receive:
+            async for finished, started, ended, barrier in self._finished_receive:
                 if self._on_game_finished is None:
                     continue
                 try:
@@ -253,6 +283,9 @@ class LGMPServer:
                         await trio.to_thread.run_sync(self._on_game_finished, finished, started, ended)
                 except Exception:
                     log.exception("[%s] storing the game's results failed", finished.room)
+                finally:
+                    if barrier is not None:
+                        barrier.set()
         finally:
             self._closed.set()
 
