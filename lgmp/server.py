@@ -36,6 +36,9 @@ READ_SIZE = 65536  # one read's worth; the decoder frames it all at once
 # FINL waits for its game's results to be committed (so a crash right after a
 # client sees FINL loses nothing), but a stuck disk must not hold a room forever.
 STORE_WAIT = 10.0
+# After we decide to close a connection, its queued packets (an RSET, say) get
+# this long to drain; a peer that does not read them is not waited for longer.
+FLUSH_TIMEOUT = 2.0
 
 
 @dataclass(eq=False)
@@ -64,12 +67,18 @@ class LGMPServer:
         self.hub = Hub(limits=self.limits, seed=seed, server_spins=server_spins)
         self._peers: dict[MemberId, _Peer] = {}
         self._timers_changed = trio.Event()
+        self._timer_wakes_at = math.inf  # when the timer task will next look at the hub
         self._on_game_finished = on_game_finished
         self._finished_send, self._finished_receive = trio.open_memory_channel(math.inf)
         self.port: int | None = None
         self.listeners: list[trio.SocketListener] = []
         self._nursery: trio.Nursery | None = None
         self._closed = trio.Event()
+
+    @property
+    def open_connections(self) -> int:
+        """Sockets the server still holds (a closing one counts until it is closed)."""
+        return len(self._peers)
 
     # --- running -----------------------------------------------------------------
 
@@ -122,7 +131,7 @@ class LGMPServer:
 
     async def _run_peer(self, stream: trio.SocketStream) -> None:
         member = self.hub.connect(trio.current_time())
-        self._timers_changed.set()
+        self._poke_timer()
         try:
             address = "%s:%d" % stream.socket.getpeername()[:2]
         except OSError:
@@ -194,13 +203,21 @@ class LGMPServer:
         # so the reader (maybe blocked in receive_some) ends too.
         peer.cancel.cancel()
 
-    def _close_peer(self, peer: _Peer, reason: str) -> None:
-        """Close ``peer`` on our side: tell the hub, flush its queue, then close the socket."""
+    def _close_peer(self, peer: _Peer, reason: str, *, flush: bool = True) -> None:
+        """Close ``peer`` on our side: tell the hub, flush its queue (bounded), close the socket."""
         if peer.closing is not None:
             return
-        peer.closing = reason
+        self._begin_close(peer, reason, flush=flush)
         self._carry_out(self.hub.disconnect(peer.member, trio.current_time(), reason))
-        peer.send.close()
+
+    @staticmethod
+    def _begin_close(peer: _Peer, reason: str, *, flush: bool = True) -> None:
+        peer.closing = reason
+        peer.send.close()  # the writer drains what was queued, then cancels the peer
+        if flush:
+            peer.cancel.deadline = min(peer.cancel.deadline, trio.current_time() + FLUSH_TIMEOUT)
+        else:
+            peer.cancel.cancel()
 
     # --- carrying out the hub's outputs ---------------------------------------------
 
@@ -218,14 +235,13 @@ class LGMPServer:
                     except trio.WouldBlock:
                         # It stopped reading: close it rather than let it slow the room.
                         log.info("[conn %d %s] send queue full", member, self.hub.describe(member))
-                        self._close_peer(peer, f"send queue full ({self.limits.send_queue} packets)")
+                        self._close_peer(peer, f"send queue full ({self.limits.send_queue} packets)", flush=False)
                     except (trio.ClosedResourceError, trio.BrokenResourceError):
                         pass
             elif isinstance(out, Close):
                 peer = self._peers.get(out.member)
                 if peer is not None and peer.closing is None:
-                    peer.closing = out.reason
-                    peer.send.close()  # the writer flushes, then closes the socket
+                    self._begin_close(peer, out.reason)
             elif isinstance(out, GameFinished):
                 ended = time.time()
                 started = ended - out.record.duration
@@ -237,7 +253,12 @@ class LGMPServer:
                         self._on_game_finished(out, started, ended)
                     if barrier is not None:
                         barrier.set()
-        self._timers_changed.set()
+        self._poke_timer()
+
+    def _poke_timer(self) -> None:
+        deadline = self.hub.next_deadline()
+        if deadline is not None and deadline < self._timer_wakes_at:
+            self._timers_changed.set()  # something is due earlier than the timer task thinks
 
     def _commit_barrier(self, outputs: list[Output]) -> trio.Event | None:
         """When a game finished in this batch, hold its members' packets until it is stored.
@@ -263,7 +284,8 @@ class LGMPServer:
         while True:
             self._timers_changed = trio.Event()
             deadline = self.hub.next_deadline()
-            with trio.move_on_at(deadline if deadline is not None else math.inf):
+            self._timer_wakes_at = deadline if deadline is not None else math.inf
+            with trio.move_on_at(self._timer_wakes_at):
                 await self._timers_changed.wait()
             now = trio.current_time()
             if deadline is not None and now >= deadline:
