@@ -1,0 +1,324 @@
+"""What an LGMP packet means, in words: the dumper's one place for names and meanings.
+
+``describe(packet)`` turns a decoded packet into a ``Description``: its tag, a
+JSON-ready dict of fields (raw numbers plus their names and meanings) and a one-line
+human summary. The names come from ``lgmp.rules`` and ``lgmp.packets`` so the dump
+speaks the same language as the server; only wording lives here.
+
+A capture may hold anything a peer sent, so every number may be out of range: each
+look-up falls back to "unknown" instead of raising. A dumper that crashes on odd
+input is useless exactly when it is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lgmp.codec import tag_of
+from lgmp.packets import (
+    HOST_ROOM,
+    CardAction,
+    CardAnswer,
+    CardDealt,
+    CareerChoice,
+    FinalResults,
+    GameUpdate,
+    JoinAnswer,
+    JoinRequest,
+    JoinResponse,
+    Packet,
+    ReadyAnswer,
+    ReadyRequest,
+    ReadyResponse,
+    Reset,
+    Spin,
+    StartGame,
+)
+from lgmp.rules import (
+    AVATAR_NAMES,
+    BRAND_CRISIS_DECK,
+    CAREER_POINT_DECK,
+    DID_YOU_KNOW_DECK,
+    FIELD_NAMES,
+    YOURE_THE_BOSS_DECK,
+    FinishCard,
+    SpaceKind,
+    find_career,
+)
+
+UNKNOWN = "unknown"
+
+SPACE_NAMES: Mapping[int, str] = {
+    SpaceKind.PLAIN: "Plain",
+    SpaceKind.BRAND_CRISIS: "Brand Crisis",
+    SpaceKind.CAREER_POINT: "Career Point",
+    SpaceKind.YOURE_THE_BOSS: "You're the Boss",
+    SpaceKind.DID_YOU_KNOW: "Did You Know",
+    SpaceKind.FINISH: "Finish",
+}
+
+JOIN_MEANINGS: Mapping[int, str] = {
+    JoinAnswer.HOST: "host",
+    JoinAnswer.PLAYER: "player",
+    JoinAnswer.LOBBY_FULL: "lobby full",
+    JoinAnswer.ROOM_NOT_FOUND: "room not found",
+    JoinAnswer.GAME_STARTED: "game already started",
+}
+
+READY_MEANINGS: Mapping[int, str] = {
+    ReadyAnswer.UPDATE: "update",
+    ReadyAnswer.ACCEPTED: "accepted",
+    ReadyAnswer.EMPTY_NAME: "no username",
+    ReadyAnswer.NAME_TOO_LONG: "username too long",
+    ReadyAnswer.INVALID_CHARACTERS: "invalid characters",
+    ReadyAnswer.ALREADY_TAKEN: "already taken",
+    ReadyAnswer.PROFANE: "profanity",
+}
+
+CARD_ACTION_MEANINGS: Mapping[int, str] = {CardAction.MOVE: "move", CardAction.TOKEN: "token"}
+
+FINISH_MEANINGS: Mapping[int, str] = {
+    FinishCard.FIRST: "first to finish",
+    FinishCard.OTHER: "finished",
+    FinishCard.LAST: "last to finish",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Description:
+    """A packet in words: ``tag``, JSON-ready ``fields`` and a one-line ``text``."""
+
+    tag: str
+    fields: dict[str, Any]
+    text: str  # the summary after the tag, e.g. "response=4 (room not found)"
+
+    @property
+    def line(self) -> str:
+        """Tag and summary, as the text dump prints them."""
+        return f"{self.tag} {self.text}" if self.text else self.tag
+
+
+# --- small helpers -------------------------------------------------------------
+
+
+def show_text(value: str) -> str:
+    """Wire text made printable and unambiguous: printable ASCII as is, the rest ``\\xNN``.
+
+    The codec decodes non-ASCII bytes as surrogate escapes; turning them back into
+    bytes and escaping shows exactly what was on the wire. Quote and backslash are
+    escaped too, so the result can be quoted and read back without ambiguity.
+    """
+    raw = value.encode("ascii", "surrogateescape")
+    return "".join(chr(b) if 0x20 <= b < 0x7F and b not in b'"\\' else f"\\x{b:02x}" for b in raw)
+
+
+def quoted(value: str) -> str:
+    return f'"{show_text(value)}"'
+
+
+def _name(names: Mapping[int, str], value: int) -> str:
+    return names.get(value, UNKNOWN)
+
+
+def field_name(value: int) -> str:
+    return _name(FIELD_NAMES, value)
+
+
+def avatar_name(value: int) -> str | None:
+    """An avatar's colour, None for 0 (empty seat or not ready)."""
+    return None if value == 0 else _name(AVATAR_NAMES, value)
+
+
+def thousands(value: int) -> str:
+    return f"{value}k"
+
+
+def signed(value: int) -> str:
+    return f"{value:+d}" if value else "0"
+
+
+def _deck_card(deck: Sequence[Any], number: int) -> Any | None:
+    """Card ``number`` (1-based, as on the wire) of ``deck``, or None."""
+    return deck[number - 1] if 1 <= number <= len(deck) else None
+
+
+# --- client -> server ------------------------------------------------------------
+
+
+def _join_request(p: JoinRequest) -> tuple[dict[str, Any], str]:
+    create = p.room == HOST_ROOM
+    return (
+        {"room": show_text(p.room), "create": create},
+        f"room={show_text(p.room)}" + (" (create a room)" if create else ""),
+    )
+
+
+def _ready_request(p: ReadyRequest) -> tuple[dict[str, Any], str]:
+    avatar = avatar_name(p.avatar) or "none"
+    return (
+        {"name": show_text(p.name), "avatar": p.avatar, "avatar_name": avatar},
+        f"name={quoted(p.name)} avatar={p.avatar} ({avatar})",
+    )
+
+
+def _start(p: StartGame) -> tuple[dict[str, Any], str]:
+    return {}, "(start the game)"
+
+
+def _spin(p: Spin) -> tuple[dict[str, Any], str]:
+    in_range = 1 <= p.number <= 6
+    return {"number": p.number, "in_range": in_range}, f"number={p.number}" + ("" if in_range else " (out of range)")
+
+
+def _card_answer(p: CardAnswer) -> tuple[dict[str, Any], str]:
+    action = _name(CARD_ACTION_MEANINGS, p.action)
+    if p.action == CardAction.MOVE:
+        meaning = f"{-p.value} back" if p.value < 0 else f"{p.value} forward" if p.value else "stay"
+    elif p.action == CardAction.TOKEN:
+        meaning = "decline" if p.value == 0 else field_name(p.value)
+    else:
+        meaning = UNKNOWN
+    return (
+        {"action": p.action, "action_meaning": action, "value": p.value, "value_meaning": meaning},
+        f"action={p.action} ({action}) value={p.value} ({meaning})",
+    )
+
+
+def _career_choice(p: CareerChoice) -> tuple[dict[str, Any], str]:
+    field = field_name(p.field)
+    career = find_career(p.field, p.career)
+    text = f"field={p.field} ({field}) career={quoted(p.career)} salary={thousands(p.salary)}"
+    # Say what the server will object to, so a refused CRER is obvious in the dump.
+    if career is None:
+        text += " (not a career of this field)"
+    elif career.salary // 1000 != p.salary:
+        text += f" (catalogue salary {thousands(career.salary // 1000)})"
+    return (
+        {
+            "field": p.field,
+            "field_name": field,
+            "career": show_text(p.career),
+            "known_career": career is not None,
+            "salary": p.salary,
+            "salary_dollars": p.salary * 1000,
+        },
+        text,
+    )
+
+
+# --- server -> client ------------------------------------------------------------
+
+
+def _join_response(p: JoinResponse) -> tuple[dict[str, Any], str]:
+    meaning = _name(JOIN_MEANINGS, p.response)
+    fields: dict[str, Any] = {"response": p.response, "meaning": meaning}
+    text = f"response={p.response} ({meaning})"
+    if p.room is not None:
+        fields["room"] = show_text(p.room)
+        text += f" room={show_text(p.room)}"
+    return fields, text
+
+
+def _avatars(avatars: Sequence[int]) -> str:
+    def one(value: int) -> str:
+        name = avatar_name(value)
+        return "-" if name is None else name if name != UNKNOWN else f"?{value}"
+
+    return "[" + " ".join(f"{seat}:{one(v)}" for seat, v in enumerate(avatars, start=1)) + "]"
+
+
+def _ready_response(p: ReadyResponse) -> tuple[dict[str, Any], str]:
+    meaning = _name(READY_MEANINGS, p.response)
+    return (
+        {
+            "response": p.response,
+            "meaning": meaning,
+            "avatars": list(p.avatars),
+            "avatar_names": [avatar_name(v) for v in p.avatars],
+        },
+        f"response={p.response} ({meaning}) avatars={_avatars(p.avatars)}",
+    )
+
+
+def _game_update(p: GameUpdate) -> tuple[dict[str, Any], str]:
+    space = _name(SPACE_NAMES, p.space)
+    occupied = [(i, n) for i, n in enumerate(p.occupancy) if n]
+    turn = f"turn={p.turn}" + (" (all finished)" if p.turn == 0 else "")
+    players = " ".join(f"{i}:{n}" for i, n in occupied) or "none"
+    return (
+        {"turn": p.turn, "space": p.space, "space_name": space, "occupied": [list(pair) for pair in occupied]},
+        f"{turn} space={p.space} ({space}) players on {players}",
+    )
+
+
+def _card_meaning(kind: int, number: int) -> tuple[str | None, dict[str, Any]]:
+    """The dealt card's meaning in words (None if there is no such card) and as fields."""
+    if kind == SpaceKind.BRAND_CRISIS and (bc := _deck_card(BRAND_CRISIS_DECK, number)):
+        return f"move {signed(bc.move)}", {"move": bc.move}
+    if kind == SpaceKind.CAREER_POINT and (cp := _deck_card(CAREER_POINT_DECK, number)):
+        return f"A: {signed(cp.option_a)}, B: {signed(cp.option_b)}", {"options": [cp.option_a, cp.option_b]}
+    if kind == SpaceKind.YOURE_THE_BOSS and (yb := _deck_card(YOURE_THE_BOSS_DECK, number)):
+        names = [FIELD_NAMES[f] for f in yb.options]
+        return "pick " + ", ".join(names), {"options": [int(f) for f in yb.options], "option_names": names}
+    if kind == SpaceKind.DID_YOU_KNOW and (dk := _deck_card(DID_YOU_KNOW_DECK, number)):
+        return FIELD_NAMES[dk.field], {"field": int(dk.field), "field_name": FIELD_NAMES[dk.field]}
+    if kind == SpaceKind.FINISH and number in FINISH_MEANINGS:
+        return FINISH_MEANINGS[number], {}
+    return None, {}
+
+
+def _card_dealt(p: CardDealt) -> tuple[dict[str, Any], str]:
+    deck = SPACE_NAMES.get(p.kind) if p.kind != SpaceKind.PLAIN else None
+    meaning, extra = _card_meaning(p.kind, p.number)
+    fields = {"kind": p.kind, "deck": deck or UNKNOWN, "number": p.number, "meaning": meaning or "no such card"}
+    fields.update(extra)
+    if deck is None:
+        return fields, f"kind={p.kind} (unknown deck) #{p.number}"
+    return fields, f"{deck} #{p.number} ({meaning or 'no such card'})"
+
+
+def _ordinal(place: int) -> str:
+    suffix = "th" if 10 <= place % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(place % 10, "th")
+    return f"{place}{suffix}"
+
+
+def _final_results(p: FinalResults) -> tuple[dict[str, Any], str]:
+    seats, parts = [], []
+    for seat, (place, career, salary) in enumerate(zip(p.places, p.careers, p.salaries), start=1):
+        seats.append(
+            {"seat": seat, "place": place, "career": show_text(career), "salary": salary, "salary_dollars": salary * 1000}
+        )
+        if place == 0 and career == "" and salary == 0:  # an empty seat, as WIRE.md defines it
+            parts.append(f"{seat}:-")
+        else:
+            shown = _ordinal(place) if place else "-"
+            parts.append(f"{seat}:({shown} {quoted(career)} {thousands(salary)})")
+    return {"seats": seats}, " ".join(parts)
+
+
+def _reset(p: Reset) -> tuple[dict[str, Any], str]:
+    return {}, "(back to the lobby)"
+
+
+_DESCRIBERS: dict[type, Callable[[Any], tuple[dict[str, Any], str]]] = {
+    JoinRequest: _join_request,
+    ReadyRequest: _ready_request,
+    StartGame: _start,
+    Spin: _spin,
+    CardAnswer: _card_answer,
+    CareerChoice: _career_choice,
+    JoinResponse: _join_response,
+    ReadyResponse: _ready_response,
+    GameUpdate: _game_update,
+    CardDealt: _card_dealt,
+    FinalResults: _final_results,
+    Reset: _reset,
+}
+
+
+def describe(packet: Packet) -> Description:
+    """``packet`` in words: tag, fields with names and meanings, one-line summary."""
+    fields, text = _DESCRIBERS[type(packet)](packet)
+    return Description(tag_of(packet), fields, text)
