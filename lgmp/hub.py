@@ -107,6 +107,7 @@ class Hub:
                 return self._join(conn, packet, now)
             return self._strike(conn, now, f"{type(packet).__name__} before JOIN")
         room = self.rooms[conn.room]
+        room.touch(now)
         if isinstance(packet, JoinRequest):
             return self._strike(conn, now, "a second JOIN", room)
         try:
@@ -134,8 +135,11 @@ class Hub:
                 del self._scheduled[(kind, key)]
             if kind == "conn":
                 conn = self._connections.get(key)
-                if conn is not None and conn.room is None and conn.join_deadline <= now:
-                    outputs += self._drop(conn, now, "no JOIN in time")
+                if conn is not None and conn.room is None:
+                    if conn.join_deadline <= now:
+                        outputs += self._drop(conn, now, "no JOIN in time")
+                    else:  # a refused JOIN moved the deadline later
+                        self._schedule(("conn", key), conn.join_deadline)
             else:
                 room = self.rooms.get(key)
                 if room is not None:
@@ -200,7 +204,7 @@ class Hub:
             strikes.popleft()
         where = room.describe(conn.id) if room else "not joined"
         log.info("[%s] ignored: %s (strike %d)", where, reason, len(strikes))
-        if len(strikes) > self.limits.max_strikes:
+        if len(strikes) >= self.limits.max_strikes:
             return self._drop(conn, now, f"too many ignored packets (last: {reason})")
         return room.resync(conn.id) if room else []
 

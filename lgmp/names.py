@@ -23,6 +23,16 @@ _NAME_CHARS = re.compile(r"[A-Za-z0-9\[\]]+")
 
 profanity.load_censor_words()
 
+# Room codes are four letters shown on a shared screen, so they are held to a
+# stricter test than names: no word of the list may appear anywhere inside them
+# ("KKKK" holds "kkk"). A code wrongly refused costs nothing but another draw.
+_SHORT_WORDS = frozenset(
+    word.upper() for word in map(str, profanity.CENSOR_WORDSET) if word.isalpha() and 3 <= len(word) <= ROOM_CODE_LENGTH
+)
+# Spellings the list misses that a four-letter code can form; kept to the few a
+# review of generated codes turned up.
+_EXTRA_CODE_WORDS = frozenset({"NIGA", "NIGR", "NIGG", "NIGS"})
+
 
 def is_profane(text: str) -> bool:
     """True when ``text`` contains a word (or its leetspeak) from the profanity list."""
@@ -50,12 +60,19 @@ def normalize_room_code(text: str) -> str:
     return text.upper()
 
 
+def is_offensive_code(code: str) -> bool:
+    """True when a word of the profanity list (3-4 letters) appears anywhere in ``code``."""
+    if code in _EXTRA_CODE_WORDS or is_profane(code):
+        return True
+    return any(code[i : i + n] in _SHORT_WORDS for n in (3, 4) for i in range(len(code) - n + 1))
+
+
 def is_valid_room_code(code: str) -> bool:
     return (
         len(code) == ROOM_CODE_LENGTH
         and all(c in ROOM_CODE_LETTERS for c in code)
         and code != HOST_ROOM
-        and not is_profane(code)
+        and not is_offensive_code(code)
     )
 
 

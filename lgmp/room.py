@@ -129,6 +129,7 @@ class Room:
         self._last_activity = now
         self._last_game: GameUpdate | None = None
         self._duties: dict[int, tuple[Duty | None, float]] = {}
+        self._career_since: dict[int, float] = {}  # seat -> when its career choice became due
 
     # --- who is here ---------------------------------------------------------
 
@@ -186,6 +187,11 @@ class Room:
         self.seats[free[0]] = Seat(free[0], member)
         log.info("[%s seat %d] joined", self.code, free[0])
         return JoinAnswer.PLAYER, self._avatar_update([member])
+
+    def touch(self, now: float) -> None:
+        """A member sent a packet (even one that is ignored): the lobby is not idle."""
+        if self.phase is Phase.LOBBY:
+            self._last_activity = now
 
     def handle(self, member: MemberId, packet: ClientPacket, now: float) -> list[Output]:
         """Any packet but JOIN from a member. Raises RuleError (nothing changed) if not allowed."""
@@ -303,6 +309,8 @@ class Room:
         # Their duty clock restarts: they are back and deserve a full turn.
         duty, _ = self._duties.get(seat.number, (None, now))
         self._duties[seat.number] = (duty, now)
+        if seat.number in self._career_since:
+            self._career_since[seat.number] = now
         log.info("[%s seat %d] %r is back", self.code, seat.number, seat.name)
         outputs: list[Output] = [Send((member,), ReadyResponse(ReadyAnswer.ACCEPTED, self.avatars()))]
         outputs += self.resync(member)
@@ -322,7 +330,7 @@ class Room:
         players = {seat.number: (seat.name, seat.avatar) for seat in self.seats.values()}
         self.game = Game(players, random.Random(self.game_seed), started_at=now)
         self.phase = Phase.GAME
-        self._duties = {}
+        self._duties, self._career_since = {}, {}
         log.info("[%s] game started with seats %s (seed %d)", self.code, sorted(players), self.game_seed)
         outputs = self._broadcast_game(self.game.turn, SpaceKind.PLAIN)
         self._refresh_duties(now, None)
@@ -392,7 +400,7 @@ class Room:
         log.info("[%s] game over: places %s", self.code, final.places)
         # Back to the lobby: same code, seats, avatars and readiness; seats whose
         # players left and never came back are freed.
-        self.phase, self.game, self._last_game, self._duties = Phase.LOBBY, None, None, {}
+        self.phase, self.game, self._last_game, self._duties, self._career_since = Phase.LOBBY, None, None, {}, {}
         self._last_activity = now
         for seat in [s for s in self.seats.values() if s.member is None]:
             del self.seats[seat.number]
@@ -415,7 +423,13 @@ class Room:
         for number in self.seats:
             duty = self.game.owes(number)
             if number == actor or self._duties.get(number, (None, 0.0))[0] != duty:
-                self._duties[number] = (duty, now)
+                if duty is Duty.CAREER:
+                    # The career clock starts at the Finish card; answering group
+                    # cards in between does not restart it.
+                    since = self._career_since.setdefault(number, now)
+                else:
+                    since = now
+                self._duties[number] = (duty, since)
 
     def _deadline(self, number: int) -> float | None:
         duty, since = self._duties.get(number, (None, 0.0))
@@ -423,7 +437,8 @@ class Room:
             return None
         seat = self.seats[number]
         if seat.member is None:
-            return max(since, seat.left_at) + self.limits.leave_grace
+            # The grace is counted once from the leave; after it every duty is played at once.
+            return max(since, seat.left_at + self.limits.leave_grace)
         if self.limits.turn_timeout <= 0:
             return None
         return since + self.limits.turn_timeout

@@ -162,9 +162,16 @@ class LGMPServer:
     async def _read_loop(self, peer: _Peer) -> str:
         decoder = Decoder(Direction.CLIENT_TO_SERVER)
         stream, member = peer.stream, peer.member
+        # A started packet must complete within packet_timeout of its first byte
+        # (slowloris): the clock does not restart while the same packet trickles in.
+        partial_at, partial_since = -1, 0.0  # stream offset of the partial packet, and when it began
         while peer.closing is None:
-            # A started packet must complete within packet_timeout (slowloris).
-            deadline = trio.current_time() + self.limits.packet_timeout if decoder.buffered else math.inf
+            if not decoder.buffered:
+                deadline = math.inf
+            else:
+                if decoder.offset != partial_at:
+                    partial_at, partial_since = decoder.offset, trio.current_time()
+                deadline = partial_since + self.limits.packet_timeout
             with trio.move_on_at(deadline):
                 try:
                     data = await stream.receive_some(READ_SIZE)

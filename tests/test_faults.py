@@ -378,6 +378,25 @@ async def test_slowloris_packet_is_dropped_after_packet_timeout(nursery, autojum
     assert packets == []
 
 
+async def test_packet_timeout_counts_from_the_first_byte_not_the_last(nursery, autojump_clock):
+    _, port = await start_server(nursery, packet_timeout=10)
+    client = await connect(port)
+    await client.host_room()  # joined: only the packet timeout applies now
+    t0 = trio.current_time()
+
+    async def trickle() -> None:
+        try:
+            for byte in ReadyRequestBytes("Slow" * 3, 1):  # 18 bytes, one every 3 s
+                await client.send_raw(bytes([byte]))
+                await trio.sleep(3)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+    nursery.start_soon(trickle)
+    assert await until_closed(client) == []
+    assert trio.current_time() - t0 == pytest.approx(10, abs=0.5)
+
+
 async def test_byte_at_a_time_within_the_timeout_is_fine(nursery, autojump_clock):
     _, port = await start_server(nursery, packet_timeout=10)
     client = await connect(port)
@@ -461,10 +480,10 @@ async def test_strikes_close_a_client_that_keeps_sending_what_is_not_allowed(nur
     host = await connect(port)
     code = await host.host_room()
     pest = await seated(port, code, "Pat", 1)
-    for _ in range(11):
+    for _ in range(10):
         await pest.send(Spin(3))  # no game yet: ignored, resynced, a strike each
     packets = await until_closed(pest)
-    assert packets.count(ReadyResponse(0, (1, 0, 0, 0, 0, 0))) == 10  # one resync per strike before the close
+    assert packets.count(ReadyResponse(0, (1, 0, 0, 0, 0, 0))) == 9  # a resync per strike; the 10th closes
     await host.wait_for(lambda p: isinstance(p, ReadyResponse) and p.avatars == (0,) * 6)  # the room saw it leave
 
 
