@@ -48,7 +48,7 @@ def _add_limit_options(parser: argparse.ArgumentParser) -> None:
             type=type(default),
             default=default,
             metavar=type(default).__name__.upper(),
-            help=f"default {default}",
+            help=f"{f.metadata.get('help', '')} (default {default})",
         )
 
 

@@ -6,7 +6,7 @@ are seconds; 0 turns a timeout off where noted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -14,52 +14,52 @@ class Limits:
     # A player's turn, card answer or career choice waits this long before the
     # server plays for them, so one idle phone cannot freeze a party. 60 s is long
     # enough to read a card aloud and argue about it. 0 = wait forever.
-    turn_timeout: float = 60.0
+    turn_timeout: float = field(default=60.0, metadata={"help": "seconds a player may take to spin, answer or choose before the server plays for them (0 = wait forever)"})
 
     # A player who dropped mid-game gets this long before the server plays for
     # their seat: enough for a phone to reconnect over flaky Wi-Fi, short enough
     # that the others barely notice.
-    leave_grace: float = 5.0
+    leave_grace: float = field(default=5.0, metadata={"help": "seconds a disconnected player's seat waits before the server plays it"})
 
     # Connections, not rooms, cost memory and file descriptors. The process may
     # hold 20,000 open files; leave room for the listener, logs and the database.
-    max_connections: int = 19_500
+    max_connections: int = field(default=19_500, metadata={"help": "open connections; more are refused at once"})
 
     # A host can create rooms without players; cap them so room creation cannot
     # exhaust memory. 19,500 connections make at most ~2,800 full rooms.
-    max_rooms: int = 5_000
+    max_rooms: int = field(default=5_000, metadata={"help": "rooms at once; JOIN HOST beyond it is answered 3"})
 
     # A client sends JOIN first; a socket that says nothing is a port scan or a
     # stuck client, holding a descriptor.
-    join_timeout: float = 10.0
+    join_timeout: float = field(default=10.0, metadata={"help": "seconds a new connection has to send JOIN"})
 
     # Once a packet has started it must complete: without a length prefix a peer
     # that sends a byte at a time (slowloris) would otherwise hold the socket.
-    packet_timeout: float = 10.0
+    packet_timeout: float = field(default=10.0, metadata={"help": "seconds a started packet has to complete (slowloris)"})
 
     # A room whose lobby sees no packet from anyone for this long is abandoned
     # (the host screen was left on): close it and free its code.
-    lobby_idle: float = 1800.0
+    lobby_idle: float = field(default=1800.0, metadata={"help": "seconds a lobby may see no packet before the room is closed (0 = never)"})
 
     # Flood control, a token bucket per connection: a burst of this many packets,
     # refilled at packet_rate per second. A real client sends a few packets per
     # turn; anything above this is a bug or an attack, and is closed.
-    packet_burst: int = 50
-    packet_rate: float = 20.0
+    packet_burst: int = field(default=50, metadata={"help": "packets a connection may send in a burst (flood control)"})
+    packet_rate: float = field(default=20.0, metadata={"help": "packets per second a connection may sustain (flood control)"})
 
     # Well-framed packets that are not allowed now are ignored with a resync and a
     # strike; this many strikes inside strike_window closes the connection. A
     # confused client can recover; a hostile one cannot spin forever.
-    max_strikes: int = 10
-    strike_window: float = 60.0
+    max_strikes: int = field(default=10, metadata={"help": "ignored packets within the strike window that close a connection"})
+    strike_window: float = field(default=60.0, metadata={"help": "seconds over which strikes are counted"})
 
     # Packets waiting to be written to one client. A client that stops reading is
     # closed when its queue is full, so it never slows the rest of its room.
     # A whole game sends a player about 200 packets; 256 unsent means it is gone.
-    send_queue: int = 256
+    send_queue: int = field(default=256, metadata={"help": "unsent packets queued for one client before it is closed as not reading"})
 
     # How long shutdown waits for queued RSETs to drain before closing anyway.
-    shutdown_grace: float = 2.0
+    shutdown_grace: float = field(default=2.0, metadata={"help": "seconds shutdown waits for RSETs to drain"})
 
     @classmethod
     def option_names(cls) -> list[str]:
