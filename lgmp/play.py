@@ -2,7 +2,7 @@
 
 Two layers:
 
-* **Pure parts** (no I/O, unit-tested): the messages for JOIN and REDY answers,
+* **Pure parts** (``lgmp.prompts``, no I/O, unit-tested): the messages for JOIN and REDY answers,
   and one ``Question`` per thing a person is asked -- username, avatar, spin,
   each card kind, field, career. A question has the lines to show, the prompt,
   and ``parse(text)``, which turns a typed line into what to send (a packet, or
@@ -28,15 +28,14 @@ import random
 import sys
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 import trio
 
 from .client import ConnectionClosed, LGMPClient
 from .errors import LGMPError, RemoteProtocolError
-from .names import NAME_MAX, check_name_shape
 from .packets import (
     CardAction,
     CardAnswer,
@@ -55,399 +54,36 @@ from .packets import (
 )
 from .rules import (
     AVATAR_NAMES,
-    BRAND_CRISIS_DECK,
-    CAREER_POINT_DECK,
-    CAREERS,
-    DID_YOU_KNOW_DECK,
-    FIELD_LETTERS,
     FIELD_NAMES,
-    SPINNER_WEDGES,
-    YOURE_THE_BOSS_DECK,
     Avatar,
-    Career,
     Field,
     SpaceKind,
-    wire_salary,
 )
 from .views import LEGEND, BoardView
 
-# A GAME whose space is one of these has a card waiting for answers: nobody may spin.
-CARD_SPACES = frozenset({SpaceKind.BRAND_CRISIS, SpaceKind.CAREER_POINT, SpaceKind.YOURE_THE_BOSS, SpaceKind.DID_YOU_KNOW})
-
-Out = Callable[..., None]  # print-like: out(text), out(text, end="")
-
-
-# =============================================================================== pure parts
-
-
-class BadAnswer(ValueError):
-    """A typed line that does not answer the question; the message says what would."""
-
-
-JOIN_MESSAGES = {
-    JoinAnswer.LOBBY_FULL: "Room {code} is full: it already has six players.",
-    JoinAnswer.ROOM_NOT_FOUND: "There is no room {code}. Check the four-letter code on the host's screen.",
-    JoinAnswer.GAME_STARTED: "The game in room {code} has already started. Wait for it to end, then join again.",
-}
-
-NAME_RULES = f"1-{NAME_MAX} characters, each a letter A-Z or a-z, a digit 0-9, [ or ] (no spaces)"
-
-READY_MESSAGES = {
-    ReadyAnswer.EMPTY_NAME: "You need a username.",
-    ReadyAnswer.NAME_TOO_LONG: f"That username is too long: at most {NAME_MAX} characters.",
-    ReadyAnswer.INVALID_CHARACTERS: f"That username has a character that is not allowed: use {NAME_RULES}.",
-    ReadyAnswer.ALREADY_TAKEN: "Someone in the room already has that username or that avatar. Pick again. "
-                               "(Rejoining a game you left? Use the same name and colour as before.)",
-    ReadyAnswer.PROFANE: "That username is not allowed. Pick another.",
-}
-
-
-def join_message(answer: int, code: str) -> str:
-    """What to tell a person whose JOIN was refused (answers 3, 4, 5)."""
-    template = JOIN_MESSAGES.get(answer, "The server refused to seat you (JOIN answer {answer}).")
-    return template.format(code=code.upper(), answer=answer)
-
-
-def is_code_shaped(code: str) -> bool:
-    """Four ASCII letters: anything else names no room (and could not even be sent)."""
-    return len(code) == 4 and code.isascii() and code.isalpha()
-
-
-def ready_message(answer: int) -> str:
-    """Why a REDY was refused (answers 2-6)."""
-    return READY_MESSAGES.get(answer, f"The server refused that (REDY answer {answer}). Pick again.")
-
-
-def ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def money(dollars: int) -> str:
-    return f"${dollars:,}"
-
-
-def a_token(field_name: str) -> str:
-    """'a Marketing token', 'an Advertising token'."""
-    return f"{'an' if field_name[0] in 'AEIOU' else 'a'} {field_name} token"
-
-
-def describe_move(move: int) -> str:
-    if move > 0:
-        return f"move forward {move}"
-    if move < 0:
-        return f"move back {-move}"
-    return "stay where you are"
-
-
-def career_dollars(name: str, thousands: int) -> int:
-    """A FINL career's salary in dollars: the catalogue's, else the wire's thousands."""
-    for careers in CAREERS.values():
-        for career in careers:
-            if career.name.casefold() == name.casefold():
-                return career.salary
-    return thousands * 1000
-
-
-@dataclass(frozen=True)
-class Question:
-    """One thing a person is asked: ``lines`` shown once, then ``ask`` before the cursor.
-
-    ``parse(text)`` returns the answer (a packet to send, or a choice) or raises
-    ``BadAnswer``. ``default`` is what a blank line picks (None: no default).
-    """
-
-    key: str
-    lines: tuple[str, ...]
-    ask: str
-    parse: Callable[[str], object] = field(compare=False)
-    default: object = None
-    confirm_only: bool = False  # nothing to choose (spin, Brand Crisis): any line, even a quick one, confirms
-
-
-def _pick(text: str, choices: dict[str, object], what: str) -> object:
-    """``text`` as one of ``choices`` by exact key (any case), else by a unique prefix of a key."""
-    wanted = text.strip().casefold()
-    keys = {key.casefold(): value for key, value in choices.items()}
-    if wanted in keys:
-        return keys[wanted]
-    matches = {id(v): v for key, v in keys.items() if len(wanted) >= 2 and key.startswith(wanted)}
-    if len(matches) == 1:
-        return next(iter(matches.values()))
-    raise BadAnswer(f"Please type {what}.")
-
-
-# --- the lobby ------------------------------------------------------------------------
-
-
-def name_problem(name: str) -> str | None:
-    """Why ``name`` would be refused for its shape (REDY 2-4), or None. The server also checks profanity and uniqueness."""
-    verdict = check_name_shape(name)
-    return None if verdict is ReadyAnswer.ACCEPTED else READY_MESSAGES[verdict]
-
-
-def parse_name(text: str) -> str:
-    name = text.strip()
-    problem = name_problem(name)
-    if problem:
-        raise BadAnswer(problem)
-    return name
-
-
-def name_question() -> Question:
-    return Question("name", (f"Choose a username: {NAME_RULES}.",), "Username: ", parse_name)
-
-
-def free_avatars(avatars: Iterable[int]) -> list[int]:
-    taken = set(avatars)
-    return [a for a in Avatar if a not in taken]
-
-
-def avatar_menu(avatars: Iterable[int]) -> str:
-    return "  ".join(f"{a} {AVATAR_NAMES[Avatar(a)]}" for a in free_avatars(avatars))
-
-
-_AVATAR_CHOICES: dict[str, object] = {str(int(a)): int(a) for a in Avatar} | {AVATAR_NAMES[a]: int(a) for a in Avatar}
-
-
-def parse_avatar(text: str, avatars: Iterable[int], insisted: int | None = None) -> int:
-    """An avatar number 1-6 (or colour name) that is free in ``avatars`` (the room's REDY array); blank = the first free one.
-
-    A taken one is refused, unless it is ``insisted`` (asked for twice in a row): a player
-    rejoining a game it left takes back its seat with its old name *and* colour.
-    """
-    free = free_avatars(avatars)
-    if not text.strip() and free:
-        return free[0]
-    options = ", ".join(str(a) for a in free)
-    avatar = _pick(text, _AVATAR_CHOICES, f"the number of a free avatar ({options})")
-    if avatar not in free and avatar != insisted:
-        raise BadAnswer(f"{AVATAR_NAMES[Avatar(avatar)]} is taken. Free: {avatar_menu(avatars)}. "
-                        f"(Rejoining a game you left? Type {avatar} again to use your old colour.)")
-    return avatar
-
-
-def avatar_question(avatars: tuple[int, ...], live: Callable[[], tuple[int, ...]] | None = None) -> Question:
-    """Pick a bulldog from the free ones; ``live`` gives the room's avatars at the moment the answer is typed."""
-    free = free_avatars(avatars)
-    first = free[0] if free else None
-    default = f" [Enter = {first} {AVATAR_NAMES[Avatar(first)]}]" if first else ""
-    tried: list[int | None] = [None]
-
-    def parse(text: str) -> int:
-        insisted, tried[0] = tried[0], None
-        try:
-            return parse_avatar(text, live() if live else avatars, insisted)
-        except BadAnswer:
-            try:
-                tried[0] = _pick(text, _AVATAR_CHOICES, "")  # remembered: typing it again insists
-            except BadAnswer:
-                pass
-            raise
-
-    return Question("avatar", ("Pick your bulldog. Free colours:  " + avatar_menu(avatars),),
-                    f"Avatar number{default}: ", parse, first)
-
-
-# --- the game --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SpinRequest:
-    """The answer to the spin question: the session draws the number and sends SPIN."""
-
-
-def draw_spin(rng: random.Random) -> int:
-    """A spin as the cardboard spinner lands: one of its 12 equal wedges."""
-    return rng.choice(SPINNER_WEDGES)
-
-
-def spin_question(game: GameUpdate) -> Question:
-    return Question(f"spin {id(game)}", (), "Your turn! Press Enter to spin: ", lambda text: SpinRequest(), SpinRequest(),
-                    confirm_only=True)
-
-
-def default_card_answer(kind: int, number: int) -> CardAnswer:
-    """What the server answers for a player who lets the clock run out (PROTOCOL.md 10.4)."""
-    n = number - 1
-    if kind == SpaceKind.BRAND_CRISIS:
-        return CardAnswer(CardAction.MOVE, BRAND_CRISIS_DECK[n].move)
-    if kind == SpaceKind.CAREER_POINT:
-        card = CAREER_POINT_DECK[n]
-        return CardAnswer(CardAction.MOVE, card.option_b if card.option_b > card.option_a else card.option_a)
-    if kind == SpaceKind.YOURE_THE_BOSS:
-        return CardAnswer(CardAction.TOKEN, YOURE_THE_BOSS_DECK[n].options[0])
-    if kind == SpaceKind.DID_YOU_KNOW:
-        return CardAnswer(CardAction.TOKEN, DID_YOU_KNOW_DECK[n].field)
-    raise ValueError(f"card kind {kind} takes no answer")
-
-
-def parse_card_answer(kind: int, number: int, text: str) -> CardAnswer:
-    """A typed answer to card ``kind`` #``number`` as the CARD packet to send; blank = the default."""
-    if not text.strip():
-        return default_card_answer(kind, number)
-    n = number - 1
-    word = text.strip().casefold()
-    if kind == SpaceKind.BRAND_CRISIS:
-        return CardAnswer(CardAction.MOVE, BRAND_CRISIS_DECK[n].move)  # nothing to choose: any line confirms
-    if kind == SpaceKind.CAREER_POINT:
-        card = CAREER_POINT_DECK[n]
-        if word in ("a", "option a"):
-            return CardAnswer(CardAction.MOVE, card.option_a)
-        if word in ("b", "option b"):
-            return CardAnswer(CardAction.MOVE, card.option_b)
-        raise BadAnswer("Please type A or B.")
-    if kind == SpaceKind.YOURE_THE_BOSS:
-        options = YOURE_THE_BOSS_DECK[n].options
-        choices: dict[str, object] = {}
-        for f in Field:
-            choices[str(int(f))] = f
-            choices[FIELD_LETTERS[f]] = f
-            choices[FIELD_NAMES[f]] = f
-        listed = ", ".join(str(int(f)) for f in sorted(options))
-        chosen = _pick(text, choices, f"the number of one of the card's fields ({listed})")
-        if chosen not in options:
-            raise BadAnswer(f"This card does not offer {FIELD_NAMES[chosen]}. Choose one of {listed}.")
-        return CardAnswer(CardAction.TOKEN, int(chosen))
-    if kind == SpaceKind.DID_YOU_KNOW:
-        if word in ("y", "yes"):
-            return CardAnswer(CardAction.TOKEN, DID_YOU_KNOW_DECK[n].field)
-        if word in ("n", "no"):
-            return CardAnswer(CardAction.TOKEN, 0)
-        raise BadAnswer("Please type y (take the token) or n (leave it).")
-    raise BadAnswer(f"Card kind {kind} takes no answer.")
-
-
-def card_question(kind: int, number: int) -> Question:
-    """The question a dealt card asks its player (Brand Crisis, Career Point, You're the Boss, Did You Know)."""
-    n = number - 1
-    default = default_card_answer(kind, number)
-    parse = lambda text: parse_card_answer(kind, number, text)  # noqa: E731
-    key = f"card {kind} {number}"
-    if kind == SpaceKind.BRAND_CRISIS:
-        move = BRAND_CRISIS_DECK[n].move
-        return Question(key, (f"Brand Crisis #{number}! Your brand takes a hit: {describe_move(move)}.",),
-                        "Press Enter to accept: ", parse, default, confirm_only=True)
-    if kind == SpaceKind.CAREER_POINT:
-        card = CAREER_POINT_DECK[n]
-        letter = "A" if default.value == card.option_a else "B"
-        return Question(key, (f"Career Point #{number}! Choose your move:",
-                              f"  A: {describe_move(card.option_a)}",
-                              f"  B: {describe_move(card.option_b)}"),
-                        f"A or B [Enter = {letter}]: ", parse, default)
-    if kind == SpaceKind.YOURE_THE_BOSS:
-        options = YOURE_THE_BOSS_DECK[n].options
-        lines = [f"You're the Boss #{number}! Everyone picks a token from one of these fields:"]
-        lines += [f"  {int(f)} {FIELD_NAMES[f]}" for f in sorted(options)]
-        return Question(key, tuple(lines), f"Field number [Enter = {int(options[0])} {FIELD_NAMES[options[0]]}]: ",
-                        parse, default)
-    if kind == SpaceKind.DID_YOU_KNOW:
-        pile = FIELD_NAMES[DID_YOU_KNOW_DECK[n].field]
-        return Question(key, (f"Did You Know #{number} from the {pile} pile: everyone may take {a_token(pile)}.",),
-                        f"Take the {pile} token? [Y/n]: ", parse, default)
-    raise ValueError(f"card kind {kind} asks no question")
-
-
-def describe_card_answer(answer: CardAnswer) -> str:
-    """What an answer does, for the player: 'You take a Marketing token.' and the like."""
-    if answer.action == CardAction.TOKEN:
-        return f"You take {a_token(FIELD_NAMES[Field(answer.value)])}." if answer.value else "You leave the token."
-    return f"You {describe_move(answer.value)}."
-
-
-# --- careers -------------------------------------------------------------------------
-
-
-def most_tokens_field(tokens: Counter | dict[int, int]) -> Field:
-    """The field with the most tokens, the lowest field number on a tie (the server's rule)."""
-    return max(Field, key=lambda f: (tokens.get(f, 0), -f))
-
-
-def best_career(field_: int) -> Career:
-    """The field's highest-paid career (the first listed on a tie), as the server picks it."""
-    return max(CAREERS[Field(field_)], key=lambda c: c.salary)
-
-
-def parse_field(text: str, default: Field | None = None) -> Field:
-    if not text.strip():
-        if default is None:
-            raise BadAnswer("Please type a field number 1-6.")
-        return default
-    choices: dict[str, object] = {}
-    for f in Field:
-        choices[str(int(f))] = f
-        choices[FIELD_NAMES[f]] = f
-    return _pick(text, choices, "a field number 1-6")
-
-
-def field_question(tokens: Counter | dict[int, int]) -> Question:
-    default = most_tokens_field(tokens)
-    lines = ["Choose your career. First pick a field:"]
-    for f in Field:
-        count = tokens.get(f, 0)
-        top = best_career(f)
-        lines.append(f"  {int(f)} {FIELD_NAMES[f]:<26}" + f"tokens: {count}   up to {money(top.salary)}")
-    return Question("field", tuple(lines), f"Field 1-6 [Enter = {int(default)} {FIELD_NAMES[default]}]: ",
-                    lambda text: parse_field(text, default), default)
-
-
-BACK = "back"
-
-
-def parse_career(field_: int, text: str) -> CareerChoice | str:
-    """A typed career of ``field_`` (number in the list, or name) as the CRER to send; 0 = ``BACK``; blank = best paid."""
-    careers = CAREERS[Field(field_)]
-    if not text.strip():
-        chosen = best_career(field_)
-    else:
-        choices: dict[str, object] = {"0": BACK, "back": BACK}
-        for i, career in enumerate(careers, start=1):
-            choices[str(i)] = career
-            choices[career.name] = career
-        chosen = _pick(text, choices, f"a career number 1-{len(careers)}, or 0 to go back")
-        if chosen == BACK:
-            return BACK
-    return CareerChoice(int(field_), chosen.name, wire_salary(chosen))
-
-
-def validate_career(choice: CareerChoice) -> bool:
-    """Would the server accept this CRER (PROTOCOL.md 8.5)?"""
-    if choice.field not in Field._value2member_map_:
-        return False
-    for career in CAREERS[Field(choice.field)]:
-        if career.name.casefold() == choice.career.casefold():
-            return choice.salary == wire_salary(career)
-    return False
-
-
-def career_question(field_: int) -> Question:
-    careers = CAREERS[Field(field_)]
-    top = best_career(field_)
-    lines = [f"{FIELD_NAMES[Field(field_)]} careers:"]
-    lines += [f"  {i} {c.name:<46}{money(c.salary):>9}" for i, c in enumerate(careers, start=1)]
-    lines.append("  0 back to the fields")
-    return Question(f"career {int(field_)}", tuple(lines),
-                    f"Career 1-{len(careers)} [Enter = {careers.index(top) + 1} {top.name}]: ",
-                    lambda text: parse_career(field_, text), top)
-
-
-# --- results ---------------------------------------------------------------------------
-
-
-def standings_lines(results: FinalResults, seat: int | None, who: Callable[[int], str]) -> list[str]:
-    """FINL as a table, then the player's own result."""
-    lines = ["Final standings:"]
-    order = sorted((place, s) for s, place in enumerate(results.places, start=1) if place)
-    for place, s in order:
-        career = results.careers[s - 1]
-        dollars = career_dollars(career, results.salaries[s - 1])
-        lines.append(f"  {place}. {who(s):<14} {career:<46}{money(dollars):>9}")
-    if seat and 1 <= seat <= 6 and results.places[seat - 1]:
-        place = results.places[seat - 1]
-        career = results.careers[seat - 1]
-        dollars = career_dollars(career, results.salaries[seat - 1])
-        lines.append(f"You finished {ordinal(place)} of {len(order)}, as {career} earning {money(dollars)} a year.")
-    return lines
+from .prompts import (
+    BACK,
+    BadAnswer,
+    CARD_SPACES,
+    Out,
+    Question,
+    SpinRequest,
+    avatar_question,
+    card_question,
+    career_dollars,
+    career_question,
+    default_card_answer,
+    describe_card_answer,
+    draw_spin,
+    field_question,
+    is_code_shaped,
+    join_message,
+    money,
+    name_question,
+    ready_message,
+    spin_question,
+    standings_lines,
+)
 
 
 class PlayerBoardView(BoardView):

@@ -26,7 +26,6 @@ from .rules import (
     FINISH_SPACE,
     YOURE_THE_BOSS_DECK,
     Avatar,
-    Field,
     SpaceKind,
 )
 

@@ -4,8 +4,6 @@ leaving, floods, slow or silent clients, and shutdown. Time is trio's mock clock
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import random
 import signal
 import socket
@@ -138,7 +136,7 @@ async def test_leaver_mid_game_is_played_after_grace_and_can_rejoin(nursery, aut
     await ann.aclose()
     left_at = trio.current_time()
     # Nobody spins for seat 1: after the grace the server does.
-    moved = await host.wait_for(lambda p: isinstance(p, GameUpdate) and p.occupancy[0] < 2)
+    await host.wait_for(lambda p: isinstance(p, GameUpdate) and p.occupancy[0] < 2)
     assert trio.current_time() - left_at == pytest.approx(5, abs=0.5)
     # Ann comes back: JOIN is answered 2 while her seat is vacant, REDY reclaims it.
     back = await connect(port)

@@ -34,13 +34,10 @@ from lgmp.packets import (
     Reset,
     StartGame,
 )
-from lgmp.play import (
+from lgmp.play import BOUNCE_GUARD, Line, PlaySession, ScriptedLines, play_session, run_play
+from lgmp.prompts import (
     BACK,
-    BOUNCE_GUARD,
     BadAnswer,
-    Line,
-    PlaySession,
-    ScriptedLines,
     avatar_question,
     best_career,
     card_question,
@@ -56,9 +53,7 @@ from lgmp.play import (
     parse_career,
     parse_field,
     parse_name,
-    play_session,
     ready_message,
-    run_play,
     spin_question,
     standings_lines,
     validate_career,

@@ -13,8 +13,8 @@ import trio
 
 from lgmp.bot import play_bot
 from lgmp.client import LGMPClient
-from lgmp.packets import FinalResults, ReadyResponse, Reset, StartGame
-from lgmp.rules import CAREERS, Field, find_career
+from lgmp.packets import FinalResults, Reset, StartGame
+from lgmp.rules import find_career
 from lgmp.server import LGMPServer
 from lgmp.store import ResultsStore
 

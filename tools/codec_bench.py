@@ -184,7 +184,6 @@ def measure(packets: int, repeat: int) -> list[tuple[str, str, float]]:
     for direction, mix, struct_decode in ((C2S, CLIENT_MIX, _struct_decode_client), (S2C, SERVER_MIX, _struct_decode_server)):
         copies = max(1, packets // len(mix))
         stream = b"".join(encode(p) for p in mix) * copies
-        count = len(mix) * copies
         # Feed in 4 KiB reads, as a socket would deliver them.
         chunks = [stream[i : i + 4096] for i in range(0, len(stream), 4096)]
         expected = mix * copies
