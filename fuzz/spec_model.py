@@ -1,0 +1,174 @@
+"""PROTOCOL.md's decisions, written again from the document, for the room fuzzer to check against.
+
+Each function reads a room's state *before* a packet is handled and says what
+the protocol document says must happen: whether the packet is ignored (a
+strike, section 10.2 and the rules in sections 7-8), or which answer code a
+``JOIN`` (5.1) or ``REDY`` (5.2, 10.5) gets. They deliberately do not call the
+room's or the engine's validation code; they only read state (seats, turn,
+the waiting card, places, careers). The one thing taken from the server as is
+is the profanity word list (``lgmp.names.is_profane``), which is data.
+"""
+
+from __future__ import annotations
+
+import string
+
+from lgmp.names import is_profane
+from lgmp.packets import (
+    HOST_ROOM,
+    CardAnswer,
+    CareerChoice,
+    ClientPacket,
+    JoinAnswer,
+    JoinRequest,
+    ReadyAnswer,
+    ReadyRequest,
+    Spin,
+    StartGame,
+)
+from lgmp.room import Phase, Room
+from lgmp.rules import (
+    CAREERS,
+    BrandCrisisCard,
+    CareerPointCard,
+    DidYouKnowCard,
+    Field,
+    SpaceKind,
+    YoureTheBossCard,
+)
+
+NAME_CHARS = frozenset(string.ascii_letters + string.digits + "[]")
+NAME_MAX = 12
+SEAT_COUNT = 6
+
+
+def ascii_upper(text: str) -> str:
+    return "".join(chr(ord(c) - 32) if "a" <= c <= "z" else c for c in text)
+
+
+def ascii_fold(text: str) -> str:
+    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
+
+
+def expected_join(rooms: dict[str, Room], max_rooms: int, packet: JoinRequest) -> JoinAnswer:
+    """5.1: the answer to a JOIN from a connection that is in no room yet."""
+    code = ascii_upper(packet.room)
+    if code == HOST_ROOM:
+        return JoinAnswer.HOST if len(rooms) < max_rooms else JoinAnswer.LOBBY_FULL
+    room = rooms.get(code)
+    if room is None:
+        return JoinAnswer.ROOM_NOT_FOUND
+    if room.phase is Phase.LOBBY:
+        return JoinAnswer.PLAYER if len(room.seats) < SEAT_COUNT else JoinAnswer.LOBBY_FULL
+    return JoinAnswer.PLAYER if any(s.member is None for s in room.seats.values()) else JoinAnswer.GAME_STARTED
+
+
+def expected_ready(room: Room, member: int, packet: ReadyRequest) -> ReadyAnswer:
+    """5.2 (lobby, checks in the order 2-6) and 10.5 (a rejoiner reclaiming a vacant seat)."""
+    name, avatar = packet.name, packet.avatar
+    if room.phase is Phase.GAME:
+        for seat in room.seats.values():
+            if seat.member is None and ascii_fold(seat.name) == ascii_fold(name) and seat.avatar == avatar:
+                return ReadyAnswer.ACCEPTED
+        return ReadyAnswer.ALREADY_TAKEN
+    if not name:
+        return ReadyAnswer.EMPTY_NAME
+    if len(name) > NAME_MAX:
+        return ReadyAnswer.NAME_TOO_LONG
+    if any(c not in NAME_CHARS for c in name) or not 1 <= avatar <= 6:
+        return ReadyAnswer.INVALID_CHARACTERS
+    own = room.seat_of(member)
+    for seat in room.seats.values():
+        if seat is not own and seat.ready and (ascii_fold(seat.name) == ascii_fold(name) or seat.avatar == avatar):
+            return ReadyAnswer.ALREADY_TAKEN
+    if is_profane(name):
+        return ReadyAnswer.PROFANE
+    return ReadyAnswer.ACCEPTED
+
+
+def allowed_answers(card) -> tuple[int, tuple[int, ...]]:
+    """8.3: (action, values) that answer ``card``."""
+    if isinstance(card, BrandCrisisCard):
+        return 1, (card.move,)
+    if isinstance(card, CareerPointCard):
+        return 1, (card.option_a, card.option_b)
+    if isinstance(card, YoureTheBossCard):
+        return 2, tuple(int(f) for f in card.options)
+    assert isinstance(card, DidYouKnowCard)
+    return 2, (int(card.field), 0)
+
+
+def ignored(room: Room | None, member: int, packet: ClientPacket, *, server_spins: bool) -> str | None:
+    """10.2: why ``packet`` from ``member`` is ignored (a strike), or None when it is not."""
+    if room is None:
+        return None if isinstance(packet, JoinRequest) else "a packet other than JOIN before JOIN"
+    if isinstance(packet, JoinRequest):
+        return "a second JOIN"
+    is_host = member == room.host
+    seat = room.seat_of(member)
+    in_game = room.phase is Phase.GAME
+    if isinstance(packet, ReadyRequest):
+        if is_host:
+            return "REDY from the host"
+        if in_game and member not in room.rejoiners:
+            return "REDY from a seated player during a game"
+        return None
+    if isinstance(packet, StartGame):
+        if not is_host:
+            return "STRT from a player"
+        if in_game:
+            return "STRT outside the lobby"
+        if not room.seats:
+            return "STRT with no player seated"
+        if not all(s.ready for s in room.seats.values()):
+            return "STRT while a seated player is not ready"
+        return None
+    # SPIN, CARD, CRER: only from a seated player, only in a game.
+    if not in_game:
+        return f"{type(packet).__name__} in the lobby"
+    if seat is None:
+        return f"{type(packet).__name__} from the host or a rejoiner"
+    game = room.game
+    player = game._players[seat.number]
+    pending = game._pending
+    if isinstance(packet, Spin):
+        if player.place is not None:
+            return "SPIN from a finished player"
+        if pending is not None:
+            return "SPIN while a card waits"
+        if game.turn != seat.number:
+            return "SPIN out of turn"
+        if not server_spins and not 1 <= packet.number <= 6:
+            return "SPIN number outside 1-6"
+        return None
+    if isinstance(packet, CardAnswer):
+        if pending is None or seat.number not in pending.awaiting:
+            return "CARD when no card waits for this seat's answer"
+        action, values = allowed_answers(pending.card)
+        if packet.action != action:
+            return "CARD with the wrong action"
+        if packet.value not in values:
+            return "CARD with a value the card does not allow"
+        return None
+    assert isinstance(packet, CareerChoice)
+    if player.place is None:
+        return "CRER before finishing"
+    if player.career is not None:
+        return "CRER a second time"
+    if packet.field not in Field._value2member_map_:
+        return "CRER field outside 1-6"
+    careers = [c for c in CAREERS[Field(packet.field)] if ascii_fold(c.name) == ascii_fold(packet.career)]
+    if not careers:
+        return "CRER career not listed under its field"
+    if packet.salary != careers[0].salary // 1000:
+        return "CRER salary does not match"
+    return None
+
+
+def card_kind(card) -> SpaceKind:
+    return {
+        BrandCrisisCard: SpaceKind.BRAND_CRISIS,
+        CareerPointCard: SpaceKind.CAREER_POINT,
+        YoureTheBossCard: SpaceKind.YOURE_THE_BOSS,
+        DidYouKnowCard: SpaceKind.DID_YOU_KNOW,
+    }[type(card)]
