@@ -335,6 +335,18 @@ def test_youre_the_boss_waits_for_finished_players_too():
 
 # --------------------------------------------------------------------------- Did You Know
 
+def test_did_you_know_waits_for_finished_players_too():
+    game = new_game((1, 2))
+    finish(game, 1)
+    spin_to(game, 2, 10)  # Marketing pile
+    assert game.pending.kind is K.DID_YOU_KNOW and game.pending.awaiting == {1, 2}
+    assert game.owes(1) is Duty.ANSWER        # before its career
+    game.answer_card(2, 2, 0)                 # seat 2 declines
+    out = game.answer_card(1, 2, F.MARKETING)  # the finished seat takes the token
+    assert out.card_resolved and out.tokens == ((1, F.MARKETING),)
+    assert game.tokens_of(1)[F.MARKETING - 1] >= 1
+
+
 @pytest.mark.parametrize("space", sorted(DID_YOU_KNOW_FIELD))
 def test_did_you_know_draws_from_the_space_colour(space):
     field = DID_YOU_KNOW_FIELD[space]

@@ -42,3 +42,46 @@ def test_example_both_ways(direction, expression, wire):
     packet = _packet(expression)
     assert encode(packet) == wire
     assert decode_all(direction, wire) == [packet]
+
+
+# --- the byte tables and answer codes ------------------------------------------------
+
+_SECTION = re.compile(r"^### (\d)\.\d+ `(\w{4})`[^\n]*\n(.*?)(?=^### |^## )", re.S | re.M)
+_ROW = re.compile(r"^\| (\d+) \| (\d+) \| [^|]+\|", re.M)
+
+
+def _byte_tables() -> dict[tuple[Direction, bytes], str]:
+    sections = {}
+    for chapter, tag, body in _SECTION.findall(DOC.read_text(encoding="utf-8")):
+        if chapter in ("3", "4"):
+            direction = Direction.CLIENT_TO_SERVER if chapter == "3" else Direction.SERVER_TO_CLIENT
+            sections[(direction, tag.encode())] = body
+    return sections
+
+
+def test_every_packet_has_a_byte_table_that_matches_the_codec():
+    from lgmp import codec
+
+    tables = _byte_tables()
+    checked = []
+    for direction, frames in ((Direction.CLIENT_TO_SERVER, codec.CLIENT_FRAMES), (Direction.SERVER_TO_CLIENT, codec.SERVER_FRAMES)):
+        for tag, frame_size in frames.items():
+            body = tables.get((direction, tag))
+            assert body is not None, f"no section for {direction.value} {tag}"
+            assert f"| 0 | 4 | ascii | tag `{tag.decode()}` |" in body
+            rows = [(int(offset), int(length)) for offset, length in _ROW.findall(body)]
+            assert rows, f"no byte table for {direction.value} {tag}"
+            fixed = frame_size(b"", 0, 0)  # None: the size depends on bytes inside the body
+            if fixed is not None:
+                assert max(o + n for o, n in rows) == fixed, f"{direction.value} {tag} table size"
+                checked.append(tag)
+    assert len(checked) == 8  # JOIN STRT SPIN CARD from clients; REDY GAME CARD RSET from the server
+
+
+def test_every_answer_code_is_named_with_the_specs_words():
+    text = DOC.read_text(encoding="utf-8").lower()
+    join = {1: "host", 2: "player", 3: "lobby full", 4: "could not find room", 5: "game already started"}
+    ready = {0: "update", 1: "accepted", 2: "no username input", 3: "username too long",
+             4: "invalid characters", 5: "already taken", 6: "not allowed"}
+    for code, name in (*join.items(), *ready.items()):
+        assert f"| {code} | {name} |" in text, name

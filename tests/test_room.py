@@ -875,3 +875,21 @@ def test_server_spins_ignore_the_clients_number_but_not_the_turn():
     out = room.handle(m(1), Spin(0), 0.0)  # any number: the server draws from the wedges
     [game] = games(out)
     assert 1 <= room.game.positions[1] <= 6 and game.packet.occupancy[room.game.positions[1]] == 1
+
+
+def test_server_answers_a_group_card_for_a_seat_that_left():
+    room = started(3, leave_grace=5.0, turn_timeout=0)
+    out = advance(room, 1, K.YOURE_THE_BOSS, now=0.0)
+    card = cards(out)[0].packet
+    room.remove(m(3), 1.0, "drop")  # seat 3 leaves with the card unanswered
+    room.handle(m(1), answer_for(card.kind, card.number), 2.0)
+    room.handle(m(2), answer_for(card.kind, card.number), 2.0)
+    assert room.game.pending is not None and room.game.pending.awaiting == {3}
+    assert room.next_deadline() == 6.0  # the leave's grace, not a turn timeout (which is off)
+    assert room.tick(5.9) == []
+    out = room.tick(6.0)
+    resolved = games(out)
+    assert len(resolved) == 1  # exactly one GAME: the card's resolution
+    assert resolved[0].packet.space == 0 and resolved[0].packet.turn == 2
+    assert room.game.pending is None
+    assert room.game.tokens_of(3) and sum(room.game.tokens_of(3)) == 1  # the server took a token for it
