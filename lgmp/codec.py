@@ -31,12 +31,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from io import BytesIO
 from typing import Any
 
 from construct import (
     Array,
     Bytes,
     Construct,
+    Container,
     GreedyBytes,
     If,
     IfThenElse,
@@ -77,7 +79,9 @@ TAG_LENGTH = 4
 
 _u8 = Int8ub
 _text = Prefixed(Int8ub, GreedyBytes)  # uint8 length + that many ASCII bytes
-_seats = Array(SEAT_COUNT, Int8ub)
+# Arrays of uint8 are declared as raw bytes: the same layout, and ``bytes(tuple)``
+# builds (and range-checks) them in one C call instead of one struct call each.
+_seats = Bytes(SEAT_COUNT)
 
 CLIENT_BODIES: dict[bytes, Construct] = {
     b"JOIN": Struct("room" / Bytes(ROOM_CODE_LENGTH)),
@@ -93,7 +97,7 @@ SERVER_BODIES: dict[bytes, Construct] = {
     # The room code follows only when the answer is "you are the host".
     b"JOIN": Struct("response" / _u8, "room" / If(this.response == int(JoinAnswer.HOST), Bytes(ROOM_CODE_LENGTH))),
     b"REDY": Struct("response" / _u8, "avatars" / _seats),
-    b"GAME": Struct("turn" / _u8, "space" / _u8, "occupancy" / Array(BOARD_SPACES, Int8ub)),
+    b"GAME": Struct("turn" / _u8, "space" / _u8, "occupancy" / Bytes(BOARD_SPACES)),
     b"CARD": Struct("kind" / _u8, "number" / _u8),
     b"FINL": Struct("places" / _seats, "careers" / Array(SEAT_COUNT, _text), "salaries" / _seats),
     b"RSET": Struct(),
@@ -236,9 +240,9 @@ def _final_results_fields(p: FinalResults) -> dict[str, Any]:
     if not isinstance(p.careers, (tuple, list)) or len(p.careers) != SEAT_COUNT:
         raise LocalProtocolError(f"careers must be a sequence of {SEAT_COUNT} str")
     return {
-        "places": _check_ints("places", p.places, SEAT_COUNT),
+        "places": bytes(_check_ints("places", p.places, SEAT_COUNT)),
         "careers": [_text_to_wire(f"careers[{i}]", c) for i, c in enumerate(p.careers)],
-        "salaries": _check_ints("salaries", p.salaries, SEAT_COUNT),
+        "salaries": bytes(_check_ints("salaries", p.salaries, SEAT_COUNT)),
     }
 
 
@@ -279,7 +283,7 @@ SPECS: tuple[PacketSpec, ...] = (
     PacketSpec(
         ReadyResponse, _S2C, b"REDY",
         lambda c: ReadyResponse(c.response, tuple(c.avatars)),
-        lambda p: {"response": _check_int("response", p.response), "avatars": _check_ints("avatars", p.avatars, SEAT_COUNT)},
+        lambda p: {"response": _check_int("response", p.response), "avatars": bytes(_check_ints("avatars", p.avatars, SEAT_COUNT))},
     ),
     PacketSpec(
         GameUpdate, _S2C, b"GAME",
@@ -287,7 +291,7 @@ SPECS: tuple[PacketSpec, ...] = (
         lambda p: {
             "turn": _check_int("turn", p.turn),
             "space": _check_int("space", p.space),
-            "occupancy": _check_ints("occupancy", p.occupancy, BOARD_SPACES),
+            "occupancy": bytes(_check_ints("occupancy", p.occupancy, BOARD_SPACES)),
         },
     ),
     PacketSpec(
@@ -308,13 +312,43 @@ _BODIES = {_C2S: CLIENT_BODIES, _S2C: SERVER_BODIES}
 _FRAMES = {_C2S: CLIENT_FRAMES, _S2C: SERVER_FRAMES}
 
 
+# construct's parse() and build() wrap every call in a context that refers to
+# itself (``_params`` and ``_root``), so each packet left cyclic garbage that only
+# the cycle collector frees; under load that meant long full collections. We call
+# the compiled functions with a context of our own whose ``_root`` is already set
+# (to None: no layout here refers to it), so nothing refers back to itself and
+# reference counting frees every temporary at once.
+_PARSE_CONTEXT = Container(_parsing=True, _building=False, _sizing=False, _params=Container(), _root=None, _index=None)
+_BUILD_CONTEXT = Container(_parsing=False, _building=True, _sizing=False, _params=Container(), _root=None, _index=None)
+
+
+def _compiled_parser(body: Construct) -> Callable[[bytes], Any]:
+    parse = body.compile().parsefunc
+
+    def parser(data: bytes) -> Any:
+        return parse(BytesIO(data), _PARSE_CONTEXT)
+
+    return parser
+
+
+def _compiled_builder(body: Construct) -> Callable[[dict[str, Any]], bytes]:
+    build = body.compile().buildfunc
+
+    def builder(fields: dict[str, Any]) -> bytes:
+        out = BytesIO()
+        build(fields, out, _BUILD_CONTEXT)
+        return out.getvalue()
+
+    return builder
+
+
 class _Layouts:
-    """The parse/build path for one direction: tag -> (frame size, parser, spec)."""
+    """The parse path for one direction: tag -> (frame size, parser, spec)."""
 
     def __init__(self, direction: Direction, *, compiled: bool):
         bodies = _BODIES[direction]
         self.frames = _FRAMES[direction]
-        self.parsers = {tag: (body.compile() if compiled else body).parse for tag, body in bodies.items()}
+        self.parsers = {tag: (_compiled_parser(body) if compiled else body.parse) for tag, body in bodies.items()}
         self.specs = {spec.tag: spec for spec in SPECS if spec.direction is direction}
         # Every proper prefix of a tag, so garbage is refused at its first byte.
         self.tag_prefixes = {tag[:n] for tag in self.frames for n in range(1, TAG_LENGTH)}
@@ -341,7 +375,7 @@ def encode(packet: Packet) -> bytes:
         raise LocalProtocolError(f"not an LGMP packet: {type(packet).__name__}")
     build = _BUILDERS.get(spec.packet_type)
     if build is None:
-        build = _BUILDERS[spec.packet_type] = _BODIES[spec.direction][spec.tag].compile().build
+        build = _BUILDERS[spec.packet_type] = _compiled_builder(_BODIES[spec.direction][spec.tag])
     return spec.tag + build(spec.to_fields(packet))
 
 
