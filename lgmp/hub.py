@@ -53,7 +53,7 @@ class _Connection:
     join_deadline: float = 0.0
     tokens: float = 0.0
     refilled_at: float = 0.0
-    strikes: deque[float] = field(default_factory=deque)
+    strikes: deque[float] | None = None  # made at the first strike: most connections never get one
 
 
 class Hub:
@@ -199,6 +199,8 @@ class Hub:
 
     def _strike(self, conn: _Connection, now: float, reason: str, room: Room | None = None) -> list[Output]:
         strikes = conn.strikes
+        if strikes is None:
+            strikes = conn.strikes = deque()
         strikes.append(now)
         while strikes and strikes[0] <= now - self.limits.strike_window:
             strikes.popleft()

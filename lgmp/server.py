@@ -1,7 +1,9 @@
 """The trio shell around the hub: accept, read, write, timers. Nothing else.
 
-Each connection has a reader (bytes -> ``Decoder`` -> hub) and a writer draining
-a bounded queue of encoded packets. A packet for many members is encoded once.
+Each connection has one task, its reader (bytes -> ``Decoder`` -> hub). Packets
+are written straight to the (non-blocking) socket; only when its kernel buffer
+is full do they wait in a bounded backlog, drained by a flusher task that exists
+only while the backlog does. A packet for many members is encoded once.
 Bad framing closes only that connection; an exception while handling one
 connection's packet is logged and closes only that connection. One timer task
 sleeps until the hub's next deadline (or until something earlier is scheduled)
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -41,13 +44,17 @@ STORE_WAIT = 10.0
 FLUSH_TIMEOUT = 2.0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Peer:
     member: MemberId
     stream: trio.SocketStream
+    fd: int
     address: str
-    send: trio.MemorySendChannel
-    receive: trio.MemoryReceiveChannel
+    # What the socket has not taken yet: bytes, and commit barriers (trio.Event) to
+    # wait for before the bytes after them. Empty almost always.
+    backlog: list = field(default_factory=list)  # (an empty deque is ~600 bytes; a list 56)
+    queued: int = 0  # packets in the backlog (the send_queue limit)
+    flushed: trio.Event | None = None  # while a flusher runs: set when it is done
     cancel: trio.CancelScope = field(default_factory=trio.CancelScope)
     closing: str | None = None  # why we are closing it, once we are
 
@@ -136,24 +143,26 @@ class LGMPServer:
             address = "%s:%d" % stream.socket.getpeername()[:2]
         except OSError:
             address = "?"
-        send, receive = trio.open_memory_channel(self.limits.send_queue)
-        peer = _Peer(member, stream, address, send, receive)
+        peer = _Peer(member, stream, stream.socket.fileno(), address)
         self._peers[member] = peer
         log.debug("[conn %d %s] connected", member, address)
         reason = "peer closed"
         with peer.cancel:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._write_loop, peer)
-                try:
-                    reason = await self._read_loop(peer)
-                except Exception:  # a bug while handling this connection: it alone pays
-                    log.exception("[conn %d %s] handler error", member, self.hub.describe(member))
-                    reason = "internal error"
-                if peer.closing is None:
-                    peer.closing = reason
-                    self._carry_out(self.hub.disconnect(member, trio.current_time(), reason))
-                # Let the writer flush what was queued before the close (e.g. RSET).
-                peer.send.close()
+            try:
+                reason = await self._read_loop(peer)
+            except Exception:  # a bug while handling this connection: it alone pays
+                log.exception("[conn %d %s] handler error", member, self.hub.describe(member))
+                reason = "internal error"
+        if peer.closing is None:
+            peer.closing = reason
+            self._carry_out(self.hub.disconnect(member, trio.current_time(), reason))
+        # Write what was queued before the close (e.g. RSET), for a bounded time.
+        if peer.backlog:
+            with trio.move_on_after(FLUSH_TIMEOUT):
+                if peer.flushed is not None:
+                    await peer.flushed.wait()
+                else:
+                    await self._drain(peer)
         self._peers.pop(member, None)
         with trio.CancelScope(shield=True), trio.move_on_after(1):
             await stream.aclose()
@@ -166,52 +175,99 @@ class LGMPServer:
         # (slowloris): the clock does not restart while the same packet trickles in.
         partial_at, partial_since = -1, 0.0  # stream offset of the partial packet, and when it began
         while peer.closing is None:
-            if not decoder.buffered:
-                deadline = math.inf
-            else:
-                if decoder.offset != partial_at:
-                    partial_at, partial_since = decoder.offset, trio.current_time()
-                deadline = partial_since + self.limits.packet_timeout
-            with trio.move_on_at(deadline):
-                try:
+            try:
+                if not decoder.buffered:
+                    # No cancel scope while between packets: an idle connection
+                    # would hold one (~0.8 KB) for nothing.
                     data = await stream.receive_some(READ_SIZE)
-                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                    return f"read failed: {exc.__class__.__name__}"
-                if not data:
-                    return "peer closed" if not decoder.buffered else "peer closed inside a packet"
-                try:
-                    packets = decoder.feed(data)
-                    error = None
-                except RemoteProtocolError as exc:
-                    packets, error = exc.packets, exc
-                for packet in packets:
-                    if peer.closing is not None:
-                        break
-                    self._carry_out(self.hub.receive(member, packet, trio.current_time()))
-                if error is not None:
-                    return f"bad bytes: {error}"
-                continue
-            return f"packet not completed within {self.limits.packet_timeout:g} s"
+                else:
+                    if decoder.offset != partial_at:
+                        partial_at, partial_since = decoder.offset, trio.current_time()
+                    data = None
+                    with trio.move_on_at(partial_since + self.limits.packet_timeout):
+                        data = await stream.receive_some(READ_SIZE)
+                    if data is None:
+                        return f"packet not completed within {self.limits.packet_timeout:g} s"
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                return f"read failed: {exc.__class__.__name__}"
+            if not data:
+                return "peer closed" if not decoder.buffered else "peer closed inside a packet"
+            try:
+                packets = decoder.feed(data)
+                error = None
+            except RemoteProtocolError as exc:
+                packets, error = exc.packets, exc
+            for packet in packets:
+                if peer.closing is not None:
+                    break
+                self._carry_out(self.hub.receive(member, packet, trio.current_time()))
+            if error is not None:
+                return f"bad bytes: {error}"
         return peer.closing
 
-    async def _write_loop(self, peer: _Peer) -> None:
-        stream = peer.stream
-        async for data in peer.receive:
-            if isinstance(data, trio.Event):  # a commit barrier: see _commit_barrier
-                with trio.move_on_after(STORE_WAIT):
-                    await data.wait()
-                continue
+    def _write(self, peer: _Peer, data: bytes | trio.Event) -> None:
+        """Write ``data`` now if nothing waits before it and the socket takes it; else queue it."""
+        if not peer.backlog and not isinstance(data, trio.Event):
             try:
-                await stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                self._close_peer(peer, f"write failed: {exc.__class__.__name__}")
+                sent = os.write(peer.fd, data)  # the socket is non-blocking
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                self._close_peer(peer, f"write failed: {exc.__class__.__name__}", flush=False)
                 return
-        # The queue was closed: everything queued has been written. Close the socket
-        # so the reader (maybe blocked in receive_some) ends too.
-        peer.cancel.cancel()
+            if sent == len(data):
+                return
+            data = data[sent:]
+        if not isinstance(data, trio.Event):
+            peer.queued += 1
+            if peer.queued > self.limits.send_queue:
+                # It stopped reading: close it rather than let it slow the room.
+                log.info("[conn %d %s] send queue full", peer.member, self.hub.describe(peer.member))
+                self._close_peer(peer, f"send queue full ({self.limits.send_queue} packets)", flush=False)
+                return
+        peer.backlog.append(data)
+        if peer.flushed is None:
+            peer.flushed = trio.Event()
+            self._nursery.start_soon(self._flush, peer)
+
+    async def _flush(self, peer: _Peer) -> None:
+        try:
+            await self._drain(peer)
+        finally:
+            peer.flushed.set()
+            peer.flushed = None
+
+    async def _drain(self, peer: _Peer) -> None:
+        """Write the backlog as the socket takes it, waiting at commit barriers."""
+        backlog = peer.backlog
+        try:
+            while backlog:
+                if isinstance(backlog[0], trio.Event):  # a commit barrier: see _commit_barrier
+                    with trio.move_on_after(STORE_WAIT):
+                        await backlog[0].wait()
+                    if backlog and isinstance(backlog[0], trio.Event):
+                        del backlog[0]
+                    continue
+                await trio.lowlevel.wait_writable(peer.stream.socket)
+                chunk = []
+                while backlog and not isinstance(backlog[0], trio.Event):
+                    chunk.append(backlog.pop(0))
+                    peer.queued -= 1
+                data = b"".join(chunk)
+                try:
+                    sent = os.write(peer.fd, data)
+                except BlockingIOError:
+                    sent = 0
+                if sent < len(data):
+                    backlog.insert(0, data[sent:])
+                    peer.queued += 1
+        except (OSError, trio.ClosedResourceError) as exc:
+            backlog.clear()
+            peer.queued = 0
+            self._close_peer(peer, f"write failed: {exc.__class__.__name__}", flush=False)
 
     def _close_peer(self, peer: _Peer, reason: str, *, flush: bool = True) -> None:
-        """Close ``peer`` on our side: tell the hub, flush its queue (bounded), close the socket."""
+        """Close ``peer`` on our side: tell the hub, flush its backlog (bounded), close the socket."""
         if peer.closing is not None:
             return
         self._begin_close(peer, reason, flush=flush)
@@ -220,11 +276,10 @@ class LGMPServer:
     @staticmethod
     def _begin_close(peer: _Peer, reason: str, *, flush: bool = True) -> None:
         peer.closing = reason
-        peer.send.close()  # the writer drains what was queued, then cancels the peer
-        if flush:
-            peer.cancel.deadline = min(peer.cancel.deadline, trio.current_time() + FLUSH_TIMEOUT)
-        else:
-            peer.cancel.cancel()
+        if not flush:
+            peer.backlog.clear()
+            peer.queued = 0
+        peer.cancel.cancel()  # the reader ends, flushes the backlog (bounded) and closes
 
     # --- carrying out the hub's outputs ---------------------------------------------
 
@@ -237,14 +292,7 @@ class LGMPServer:
                     peer = self._peers.get(member)
                     if peer is None or peer.closing is not None:
                         continue
-                    try:
-                        peer.send.send_nowait(data)
-                    except trio.WouldBlock:
-                        # It stopped reading: close it rather than let it slow the room.
-                        log.info("[conn %d %s] send queue full", member, self.hub.describe(member))
-                        self._close_peer(peer, f"send queue full ({self.limits.send_queue} packets)", flush=False)
-                    except (trio.ClosedResourceError, trio.BrokenResourceError):
-                        pass
+                    self._write(peer, data)
             elif isinstance(out, Close):
                 peer = self._peers.get(out.member)
                 if peer is not None and peer.closing is None:
@@ -271,7 +319,7 @@ class LGMPServer:
         """When a game finished in this batch, hold its members' packets until it is stored.
 
         The FINL a client sees then always describes a committed game. Each
-        recipient's writer meets the barrier in its queue and waits for the
+        recipient's backlog gets the barrier, so what follows it waits for the
         store's worker thread; every other connection writes on.
         """
         if self._on_game_finished is None or not any(isinstance(o, GameFinished) for o in outputs):
@@ -281,10 +329,7 @@ class LGMPServer:
         for member in recipients:
             peer = self._peers.get(member)
             if peer is not None and peer.closing is None:
-                try:
-                    peer.send.send_nowait(barrier)
-                except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
-                    pass  # a full queue is closed by the Send that follows
+                self._write(peer, barrier)
         return barrier
 
     async def _timer_loop(self) -> None:
