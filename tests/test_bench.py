@@ -1,0 +1,59 @@
+"""Smoke test of the benchmark (``python -m tools.bench --quick``): it runs and prints figures.
+
+Nothing here asserts how fast anything is -- the machine may be busy; the figures
+are for people to read. It checks that every phase ran against a real server
+process, that the table has a row per phase with numbers in it, and that the
+comparison line was printed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from array import array
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_bench_runs_and_prints_figures(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.bench", "--quick", "--no-plot", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("----")) + 1
+    rows = lines[start:lines.index("", start)]  # the table: from under its header to the blank line
+    assert len(rows) == 5, out
+    assert sum(" lgmp " in row for row in rows) == 3, out
+    assert sum(" baseline " in row for row in rows) == 1 and sum(" baseline-direct " in row for row in rows) == 1, out
+    for row in rows:
+        assert len(re.findall(r"\d[\d,]*\.?\d*", row)) >= 8, row  # conns, packets/s, latency, CPU...
+    assert re.search(r"lgmp / baseline packets per CPU-second = \d+\.\d\d", out), out
+    assert re.search(r"idle: \d+ connections .* \d+\.\d\d KiB per connection", out), out
+
+    results = json.loads((tmp_path / "bench.json").read_text())["results"]
+    assert set(results) == {"storm-lgmp", "storm-baseline", "storm-baseline-direct", "paced-lgmp", "idle-lgmp"}
+    for name, r in results.items():
+        assert r["packets_in"] > 0 and r["packets_out"] > 0, name
+        assert r["latency"]["count"] > 0, name
+        assert r["server_cpu_s"] > 0 and r["server_peak_rss_kb"] > 0, name
+        assert r["closed_by_server"] == 0 and not r["errors"], (name, r["errors"])
+    assert results["idle-lgmp"]["idle"]["connections"] == 200
+
+
+def test_latency_plot_is_written(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from tools.loadgen import plot_latency
+
+    times = array("d", [i / 100 for i in range(300)])
+    values = array("d", [0.001 + (i % 17) / 10_000 for i in range(300)])
+    path = plot_latency(str(tmp_path / "latency.png"), times, values, title="test")
+    assert path is not None
+    assert (tmp_path / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,394 @@
+"""The LGMP server benchmark: our server against a bare trio baseline, in one run.
+
+    python -m tools.bench                 # the whole comparison, under two minutes
+    python -m tools.bench --quick         # a smoke run of every phase (seconds)
+    python -m tools.bench --profile       # then profile our server's storm and paced windows
+
+Each phase starts a fresh server process (``python -m lgmp.cli serve --no-db``, or
+``python -m tools.baseline_server``), then runs ``tools.loadgen`` in a process of
+its own against it over loopback, so the server has one core and the load
+generator the other:
+
+1. **storm / lgmp**: ``--storm-rooms`` rooms of a host and 6 bots playing flat out.
+2. **storm / baseline**: the same load generator, the same rooms, against
+   ``tools.baseline_server`` (trio + codec, no rooms or rules), whose connections
+   have the same reader task + writer task + channel as ours. The ratio of the two
+   servers' packets per CPU-second is the headline figure (target >= 0.6).
+   **storm / baseline-direct** repeats it with the baseline writing to sockets
+   directly (one task per connection): how much of the rest is the transport.
+3. **paced / lgmp**: ``--paced-rooms`` rooms, each spinning ``--spin-rate`` times a
+   second: SPIN -> GAME latency under a steady, realistic load (target p99 <= 50 ms
+   at 1,000 rooms x 1 spin/s).
+4. **idle / lgmp**: ``--idle`` connections seated in lobbies, then a few rooms
+   play flat out: server RSS per connection (target <= 10 KiB at 19,000).
+
+Our server runs with flood control opened up (``--packet-rate``/``--packet-burst``
+1,000,000) because bots that answer at once legitimately send faster than a
+person. Server logs go to ``OUT/server-*.log``, per-phase figures to
+``OUT/*.json``, latency plots to ``OUT/*.png`` (with matplotlib), the table to
+stdout and progress to stderr.
+
+Reading the table: *pkts in/s* is what the server received, *pkts out/s* what it
+sent; *srv CPU* is the server process's user + system time (``/proc``), so
+*pkts/CPU-s* does not depend on how busy the machine was -- but latency and
+throughput do, so *other CPU* shows what else the machine ran in the window and
+the run warns when it was more than 15% of a core. *loadgen CPU* near 100% would
+mean the load generator, not the server, set the pace.
+
+To measure a change: ``python -m tools.bench --server-root ../other-checkout``
+(both servers run from there; the load generator stays the same), and
+``--only storm,paced`` to run some phases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+from tools.loadgen import raise_nofile_limit
+
+
+@dataclass
+class Phase:
+    name: str
+    server: str  # "lgmp", "baseline", "baseline-direct"
+    title: str
+    loadgen_args: list[str]
+    plot: bool = True
+
+
+def _log(msg: str) -> None:
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+class ServerProcess:
+    """A server in a child process; ``port`` and ``pid`` once it is listening."""
+
+    READY = re.compile(r"server on [^:\s]+:(\d+)")
+
+    def __init__(self, argv: list[str], log_path: str, *, timeout: float = 30.0, root: str | None = None):
+        self.log = open(log_path, "w")
+        env, cwd = None, _ROOT
+        self.tmp = None
+        if root:
+            # Another checkout's lgmp, with this checkout's tools: ``python -m`` puts
+            # the working directory first on sys.path, so run in a directory that
+            # holds only a link to that lgmp, with this checkout on PYTHONPATH.
+            cwd = self.tmp = tempfile.mkdtemp(prefix="lgmp-bench-")
+            os.symlink(os.path.join(os.path.abspath(root), "lgmp"), os.path.join(cwd, "lgmp"))
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (_ROOT, os.environ.get("PYTHONPATH")) if p)}
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log, text=True, cwd=cwd, env=env)
+        self.pid = self.proc.pid
+        deadline = time.monotonic() + timeout
+        line = ""
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            match = self.READY.search(line)
+            if match:
+                self.port = int(match.group(1))
+                return
+        self.stop()
+        raise RuntimeError(f"server did not start: {' '.join(argv)} (last line {line!r}; see {log_path})")
+
+    def stop(self) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        self.log.close()
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return self.proc.returncode
+
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def server_argv(kind: str, args: argparse.Namespace, *, profile_to: str | None = None) -> list[str]:
+    if kind == "lgmp":
+        argv = ["lgmp.cli", "--log-level", args.server_log_level, "serve", "--no-db", "--port", "0",
+                "--seed", str(args.seed),  # the same games every run: the card mix sets the packet mix
+                "--packet-rate", "1000000", "--packet-burst", "1000000",
+                "--max-connections", str(max(19_500, args.idle + 2_000)),
+                "--max-rooms", str(max(5_000, args.idle // 6 + args.paced_rooms + 100))]
+        if profile_to:
+            return [sys.executable, "-m", "tools.bench_profile", "--profiler", args.profiler, "--out", profile_to, *argv]
+        return [sys.executable, "-m", *argv]
+    transport = "direct" if kind == "baseline-direct" else "streams"
+    return [sys.executable, "-m", "tools.baseline_server", "--port", "0", "--transport", transport]
+
+
+def run_phase(phase: Phase, args: argparse.Namespace, *, profile_to: str | None = None) -> dict:
+    out = args.out
+    _log(f"--- {phase.name}: {phase.title} ({phase.server} server) ---")
+    server = ServerProcess(server_argv(phase.server, args, profile_to=profile_to), os.path.join(out, f"server-{phase.name}.log"),
+                           root=args.server_root)
+    json_path = os.path.join(out, f"{phase.name}.json")
+    argv = [sys.executable, "-m", "tools.loadgen", "--port", str(server.port), "--server-pid", str(server.pid),
+            "--seed", str(args.seed),
+            "--label", phase.name, "--json", json_path, *phase.loadgen_args]
+    if phase.plot and args.plot:
+        argv += ["--plot", os.path.join(out, f"{phase.name}.png")]
+    if profile_to:
+        argv.append("--signal-server")
+    try:
+        if os.path.exists(json_path):
+            os.remove(json_path)
+        # The load generator's summary goes to stderr with its progress: stdout is the table.
+        done = subprocess.run(argv, cwd=_ROOT, stdout=sys.stderr, stderr=sys.stderr, timeout=args.phase_timeout)
+    finally:
+        server.stop()
+    if done.returncode != 0 or not os.path.exists(json_path):
+        raise RuntimeError(f"load generator failed in phase {phase.name} (exit {done.returncode})")
+    with open(json_path) as f:
+        result = json.load(f)
+    result["server"] = phase.server
+    result["title"] = phase.title
+    return result
+
+
+def phases(args: argparse.Namespace) -> list[Phase]:
+    common = ["--duration", str(args.duration), "--warmup", str(args.warmup)]
+    storm = ["--rooms", str(args.storm_rooms), *common]
+    title = f"turn storm, {args.storm_rooms} rooms flat out"
+    out = [
+        Phase("storm-lgmp", "lgmp", title, storm),
+        Phase("storm-baseline", "baseline", title, storm, plot=False),
+    ]
+    if args.direct_baseline:
+        out.append(Phase("storm-baseline-direct", "baseline-direct", title, storm, plot=False))
+    if args.paced_rooms:
+        out.append(Phase("paced-lgmp", "lgmp", f"paced, {args.paced_rooms} rooms x {args.spin_rate:g} spin/s",
+                         ["--rooms", str(args.paced_rooms), "--spin-rate", str(args.spin_rate),
+                          "--duration", str(args.paced_duration), "--warmup", str(args.paced_warmup)]))
+    if args.idle:
+        out.append(Phase("idle-lgmp", "lgmp", f"{args.idle} idle + {args.idle_rooms} rooms flat out",
+                         ["--idle", str(args.idle), "--rooms", str(args.idle_rooms),
+                          "--duration", str(args.idle_duration), "--warmup", str(args.warmup)]))
+    return out
+
+
+# --- the table -----------------------------------------------------------------------------
+
+
+def _num(value, fmt: str = ",.0f", dash: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or (dash and not value):
+        return "-"
+    return format(value, fmt)
+
+
+COLUMNS = [
+    ("workload", "<", lambda r: r["title"]),
+    ("server", "<", lambda r: r["server"]),
+    ("conns", ">", lambda r: _num(r["connections"])),
+    ("games/s", ">", lambda r: _num(r["games_per_s"], ".1f", dash=r["server"] != "lgmp")),
+    ("pkts in/s", ">", lambda r: _num(r["packets_in_per_s"])),
+    ("pkts out/s", ">", lambda r: _num(r["packets_out_per_s"])),
+    ("p50 ms", ">", lambda r: _num(r["latency"]["p50_ms"], ".2f")),
+    ("p99 ms", ">", lambda r: _num(r["latency"]["p99_ms"], ".2f")),
+    ("max ms", ">", lambda r: _num(r["latency"]["max_ms"], ".2f")),
+    ("srv CPU s", ">", lambda r: _num(r.get("server_cpu_s"), ".2f")),
+    ("srv CPU", ">", lambda r: _num(r.get("server_cpu_share"), ".0%")),
+    ("pkts/CPU-s", ">", lambda r: _num(r.get("packets_per_cpu_s"))),
+    ("peak RSS MiB", ">", lambda r: _num(r.get("server_peak_rss_kb", 0) / 1024, ".1f")),
+    ("loadgen CPU", ">", lambda r: _num(r["loadgen_cpu_s"] / r["window_s"], ".0%")),
+    ("other CPU", ">", lambda r: _num(r["other_cpu_s"] / r["window_s"], ".0%")),
+]
+
+
+def table(results: list[dict]) -> str:
+    rows = [[c[0] for c in COLUMNS]] + [[c[2](r) for c in COLUMNS] for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+
+    def fmt(row: list[str]) -> str:
+        return "  ".join(f"{cell:{COLUMNS[i][1]}{widths[i]}}" for i, cell in enumerate(row)).rstrip()
+
+    lines = [fmt(rows[0]), "  ".join("-" * w for w in widths)]
+    lines += [fmt(row) for row in rows[1:]]
+    return "\n".join(lines)
+
+
+def verdicts(results: dict[str, dict], args: argparse.Namespace) -> list[str]:
+    lines = []
+    ours, base = results.get("storm-lgmp"), results.get("storm-baseline")
+    if ours and base and ours.get("packets_per_cpu_s") and base.get("packets_per_cpu_s"):
+        ratio = ours["packets_per_cpu_s"] / base["packets_per_cpu_s"]
+        lines.append(f"turn storm: lgmp / baseline packets per CPU-second = {ratio:.2f} "
+                     f"({ours['packets_per_cpu_s']:,.0f} / {base['packets_per_cpu_s']:,.0f}; target >= 0.6: "
+                     f"{'met' if ratio >= 0.6 else 'NOT met'})")
+    direct = results.get("storm-baseline-direct")
+    if ours and direct and direct.get("packets_per_cpu_s"):
+        ratio = ours["packets_per_cpu_s"] / direct["packets_per_cpu_s"]
+        lines.append(f"turn storm: lgmp / direct-write baseline packets per CPU-second = {ratio:.2f} "
+                     f"({ours['packets_per_cpu_s']:,.0f} / {direct['packets_per_cpu_s']:,.0f}; the same baseline with one "
+                     f"task per connection writing straight to the sockets, the floor for a trio server; "
+                     f">= 0.6: {'met' if ratio >= 0.6 else 'NOT met'})")
+    if ours and (base or direct):
+        lines.append(f"  (mix: lgmp's bots also answer cards, so it receives more packets per packet sent: "
+                     f"out/in {ours['packets_out'] / max(ours['packets_in'], 1):.1f} vs the baselines' "
+                     f"{(base or direct)['packets_out'] / max((base or direct)['packets_in'], 1):.1f}; "
+                     f"a received packet costs more than a sent one)")
+    paced = results.get("paced-lgmp")
+    if paced:
+        p99 = paced["latency"]["p99_ms"]
+        met = p99 <= 50 and paced["rooms"] >= 1000 and paced["spin_rate"] <= 1
+        lines.append(f"paced: {paced['rooms']} rooms x {paced['spin_rate']:g} spin/s: SPIN->GAME p99 {p99:.2f} ms, "
+                     f"max {paced['latency']['max_ms']:.2f} ms over {paced['latency']['count']} spins "
+                     f"(target p99 <= 50 ms at 1,000 rooms x 1 spin/s: {'met' if met else 'NOT met' if paced['rooms'] >= 1000 else 'not tested at that size'})")
+    idle = results.get("idle-lgmp")
+    if idle and "idle" in idle:
+        i = idle["idle"]
+        per = i.get("rss_per_conn_kb", math.nan)
+        met = per <= 10 and i["connections"] >= 19_000
+        lines.append(f"idle: {i['connections']:,} connections seated in {i['rooms']:,} lobbies in {i['setup_s']:.1f} s; "
+                     f"server RSS {i.get('rss_before_kb', 0) / 1024:.1f} -> {i.get('rss_after_kb', 0) / 1024:.1f} MiB = "
+                     f"{per:.2f} KiB per connection ({i.get('rss_total_per_conn_kb', math.nan):.2f} KiB counting the whole process); "
+                     f"peak RSS {idle['server_peak_rss_kb'] / 1024:.1f} MiB "
+                     f"(target <= 10 KiB at 19,000: {'met' if met else 'NOT met' if i['connections'] >= 19_000 else 'not tested at that size'})")
+    busy = [f"{name} {r['other_cpu_s'] / r['window_s']:.0%}" for name, r in results.items()
+            if r["other_cpu_s"] / r["window_s"] > 0.15]
+    if busy:
+        lines.append("WARNING: other work used the CPUs during " + ", ".join(busy) +
+                     " of a core: throughput and latency figures are not comparable; rerun on a quiet machine")
+    problems = [f"{name}: {r['closed_by_server']} connections closed by the server, errors {r['errors']}"
+                for name, r in results.items() if r["closed_by_server"] or r["errors"]]
+    return lines + problems
+
+
+def _top_of(prefix: str, count: int = 12) -> str:
+    """The GC figures and the first ``count`` lines of a flat profile, indented."""
+    lines = []
+    try:
+        with open(prefix + "-gc.txt") as f:
+            lines += ["  " + line.rstrip() for line in f]
+        with open(prefix + "-flat.txt") as f:
+            flat = [line.rstrip() for line in f if line.strip()]
+        body = [line for line in flat if re.match(r"\s*\d+(\.\d+)?%", line)]
+        lines += ["  " + line for line in body[:count]]
+    except OSError as exc:
+        lines.append(f"  (no profile: {exc})")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="a smoke run: every phase, tiny and short")
+    p.add_argument("--out", default="bench-out", help="directory for JSON, plots and server logs (default bench-out)")
+    p.add_argument("--storm-rooms", type=int, default=32, help="rooms in the turn storm (default 32)")
+    p.add_argument("--duration", type=float, default=10.0, help="storm measurement window, s (default 10)")
+    p.add_argument("--warmup", type=float, default=1.0, help="play before each storm/idle window, s (default 1)")
+    p.add_argument("--paced-rooms", type=int, default=1000, help="0 skips the paced phase (default 1000)")
+    p.add_argument("--spin-rate", type=float, default=1.0, help="spins per second per paced room (default 1)")
+    p.add_argument("--paced-duration", type=float, default=10.0, help="paced measurement window, s (default 10)")
+    p.add_argument("--paced-warmup", type=float, default=2.0, help="play before the paced window, s (default 2)")
+    p.add_argument("--idle", type=int, default=19_000, help="idle connections; 0 skips the idle phase (default 19000)")
+    p.add_argument("--idle-rooms", type=int, default=10, help="rooms playing flat out beside the idle ones (default 10)")
+    p.add_argument("--idle-duration", type=float, default=5.0, help="idle-phase measurement window, s (default 5)")
+    p.add_argument("--no-direct-baseline", dest="direct_baseline", action="store_false",
+                   help="skip the second baseline, which writes to sockets directly (no writer task per connection)")
+    p.add_argument("--no-plot", dest="plot", action="store_false", help="no PNG plots")
+    p.add_argument("--profile", action="store_true",
+                   help="then run the storm and paced phases again with our server profiled during the "
+                        "measurement window only (OUT/profile-*; py-spy when installed, else pyinstrument)")
+    p.add_argument("--profiler", choices=["auto", "py-spy", "pyinstrument", "none"], default="auto",
+                   help="with --profile: which profiler (auto: py-spy when installed; none: GC figures only)")
+    p.add_argument("--server-log-level", default="warning", choices=["debug", "info", "warning", "error"],
+                   help="our server's --log-level (default warning; info logs every join and game)")
+    p.add_argument("--seed", type=int, default=1, help="our server's --seed and the load generator's (default 1)")
+    p.add_argument("--phase-timeout", type=float, default=300.0, help="give up on a phase after this long, s")
+    p.add_argument("--only", default="", metavar="PHASES",
+                   help="run only these phases (comma-separated name prefixes: storm-lgmp, storm-baseline, paced, idle)")
+    p.add_argument("--server-root", default=None, metavar="DIR",
+                   help="run the servers from another checkout (its lgmp package, which the baseline's codec "
+                        "comes from too), e.g. to measure a patch; the load generator stays this one")
+    return p
+
+
+QUICK = {"storm_rooms": 4, "duration": 1.5, "warmup": 0.3, "paced_rooms": 20, "spin_rate": 5.0,
+         "paced_duration": 1.5, "paced_warmup": 0.3, "idle": 200, "idle_rooms": 2, "idle_duration": 1.0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.quick:
+        tokens = sys.argv[1:] if argv is None else argv
+        given = {a.dest for a in parser._actions
+                 if any(t == opt or t.startswith(opt + "=") for t in tokens for opt in a.option_strings)}
+        for key, value in QUICK.items():
+            if key not in given:
+                setattr(args, key, value)
+    args.out = os.path.abspath(args.out)
+    os.makedirs(args.out, exist_ok=True)
+    # Children inherit the soft limit: the server and the load generator both need
+    # one descriptor per connection.
+    soft = raise_nofile_limit(args.idle + args.paced_rooms * 7 + 2_000)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    _log(f"open files: soft limit {soft}, hard limit {hard}; {os.cpu_count()} CPUs")
+    started = time.perf_counter()
+    results: dict[str, dict] = {}
+    chosen = [p for p in phases(args) if not args.only or any(p.name.startswith(o) for o in args.only.split(","))]
+    failed = []
+    for phase in chosen:
+        try:
+            results[phase.name] = run_phase(phase, args)
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+            _log(f"phase {phase.name} failed: {exc}")
+            failed.append(f"{phase.name}: {exc}")
+    profiles = []
+    if args.profile:
+        for phase in chosen:
+            if phase.server != "lgmp" or phase.name.startswith("idle"):
+                continue
+            prefix = os.path.join(args.out, f"profile-{phase.name}")
+            try:
+                profiled = run_phase(Phase(f"profile-{phase.name}", "lgmp", phase.title + " (profiled)",
+                                           phase.loadgen_args, plot=False), args, profile_to=prefix)
+            except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+                failed.append(f"profile-{phase.name}: {exc}")
+                continue
+            profiles.append((phase.name, prefix, profiled))
+            _log(f"profile of {phase.name} written to {prefix}.txt, {prefix}-flat.txt, {prefix}-gc.txt")
+    elapsed = time.perf_counter() - started
+    with open(os.path.join(args.out, "bench.json"), "w") as f:
+        json.dump({"elapsed_s": elapsed, "results": results}, f, indent=1)
+
+    print(f"LGMP benchmark: {os.cpu_count()} CPUs; each server and its load generator in separate processes over loopback"
+          + (f"; servers run from {args.server_root}" if args.server_root else ""))
+    print()
+    print(table(list(results.values())) if results else "(no phase completed)")
+    print()
+    for line in verdicts(results, args):
+        print(line)
+    plots = [r["plot"] for r in results.values() if r.get("plot")]
+    if plots:
+        print("plots: " + ", ".join(plots))
+    for name, prefix, profiled in profiles:
+        print(f"profile of {name} (window only; {profiled['packets_per_cpu_s']:,.0f} pkts/CPU-s while profiled): "
+              f"{prefix}-flat.txt, {prefix}-gc.txt")
+        print(_top_of(prefix))
+    for failure in failed:
+        print(f"FAILED {failure}")
+    print(f"total {elapsed:.0f} s; figures in {os.path.join(args.out, 'bench.json')}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
