@@ -143,7 +143,12 @@ class Hub:
             else:
                 room = self.rooms.get(key)
                 if room is not None:
-                    outputs += self._after_room(room, room.tick(now))
+                    try:
+                        room_outputs = room.tick(now)
+                    except Exception:  # a bug in one room's timers ends that room only
+                        log.exception("[%s] timer handling failed: closing the room", room.code)
+                        room_outputs = room.close("internal error")
+                    outputs += self._after_room(room, room_outputs)
         return outputs
 
     def next_deadline(self) -> float | None:

@@ -50,13 +50,16 @@ class _Peer:
     stream: trio.SocketStream
     fd: int
     address: str
-    # What the socket has not taken yet: bytes, and commit barriers (trio.Event) to
-    # wait for before the bytes after them. Empty almost always.
-    backlog: list = field(default_factory=list)  # (an empty deque is ~600 bytes; a list 56)
-    queued: int = 0  # packets in the backlog (the send_queue limit)
-    flushed: trio.Event | None = None  # while a flusher runs: set when it is done
-    cancel: trio.CancelScope = field(default_factory=trio.CancelScope)
+    # What the socket has not taken yet, in order: (bytes, packet count) pairs,
+    # and commit barriers (trio.Event) that hold the bytes behind them until a
+    # game is stored. Empty almost always. (An empty deque is ~600 bytes; a list 56.)
+    backlog: list = field(default_factory=list)
+    queued: int = 0  # packets in the backlog: always the sum of its pairs' counts
+    flushed: trio.Event | None = None  # while a flusher task runs: set when it is done
+    flush_scope: trio.CancelScope | None = None  # the running flusher's, to stop it
+    cancel: trio.CancelScope = field(default_factory=trio.CancelScope)  # the reader's
     closing: str | None = None  # why we are closing it, once we are
+    gone: bool = False  # the socket is being closed: nothing may touch it any more
 
 
 class LGMPServer:
@@ -75,6 +78,10 @@ class LGMPServer:
         self._peers: dict[MemberId, _Peer] = {}
         self._timers_changed = trio.Event()
         self._timer_wakes_at = math.inf  # when the timer task will next look at the hub
+        # Disconnects decided while a batch of outputs is being written wait until
+        # it is written, so no peer sees a later packet before an earlier one.
+        self._batch_depth = 0
+        self._deferred_disconnects: list[tuple[MemberId, str]] = []
         self._on_game_finished = on_game_finished
         self._finished_send, self._finished_receive = trio.open_memory_channel(math.inf)
         self.port: int | None = None
@@ -146,27 +153,36 @@ class LGMPServer:
         peer = _Peer(member, stream, stream.socket.fileno(), address)
         self._peers[member] = peer
         log.debug("[conn %d %s] connected", member, address)
-        reason = "peer closed"
-        with peer.cancel:
-            try:
-                reason = await self._read_loop(peer)
-            except Exception:  # a bug while handling this connection: it alone pays
-                log.exception("[conn %d %s] handler error", member, self.hub.describe(member))
-                reason = "internal error"
-        if peer.closing is None:
-            peer.closing = reason
-            self._carry_out(self.hub.disconnect(member, trio.current_time(), reason))
-        # Write what was queued before the close (e.g. RSET), for a bounded time.
-        if peer.backlog:
-            with trio.move_on_after(FLUSH_TIMEOUT):
+        reason = "closed by the server"  # stays so when we cancelled the reader ourselves
+        try:
+            with peer.cancel:
+                try:
+                    reason = await self._read_loop(peer)
+                except Exception:  # a bug while handling this connection: it alone pays
+                    log.exception("[conn %d %s] handler error", member, self.hub.describe(member))
+                    reason = "internal error"
+            self._close_peer(peer, reason)  # no-op if we closed it ourselves
+            await self._final_flush(peer)
+        finally:
+            self._peers.pop(member, None)
+            peer.gone = True
+            if peer.flush_scope is not None:
+                peer.flush_scope.cancel()
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
                 if peer.flushed is not None:
-                    await peer.flushed.wait()
-                else:
-                    await self._drain(peer)
-        self._peers.pop(member, None)
-        with trio.CancelScope(shield=True), trio.move_on_after(1):
-            await stream.aclose()
-        log.info("[conn %d %s] closed: %s", member, address, peer.closing)
+                    await peer.flushed.wait()  # the flusher lets go of the socket first
+                await stream.aclose()
+            log.info("[conn %d %s] closed: %s", member, address, peer.closing)
+
+    async def _final_flush(self, peer: _Peer) -> None:
+        """Write what was queued before the close (an RSET; a FINL behind its commit), bounded."""
+        if not peer.backlog:
+            return
+        held = any(isinstance(item, trio.Event) for item in peer.backlog)
+        with trio.move_on_after(FLUSH_TIMEOUT + (STORE_WAIT if held else 0)):
+            if peer.flushed is None:
+                self._start_flusher(peer)
+            await peer.flushed.wait()
 
     async def _read_loop(self, peer: _Peer) -> str:
         decoder = Decoder(Direction.CLIENT_TO_SERVER)
@@ -205,10 +221,10 @@ class LGMPServer:
                 return f"bad bytes: {error}"
         return peer.closing
 
-    def _write(self, peer: _Peer, data: bytes | trio.Event, packets: int = 1) -> None:
+    def _write(self, peer: _Peer, data: bytes, packets: int) -> None:
         """Write ``data`` (``packets`` packets) now if nothing waits before it and the
-        socket takes it; else queue it."""
-        if not peer.backlog and not isinstance(data, trio.Event):
+        socket takes it; else queue it for the flusher."""
+        if not peer.backlog:
             try:
                 sent = os.write(peer.fd, data)  # the socket is non-blocking
             except BlockingIOError:
@@ -219,50 +235,70 @@ class LGMPServer:
             if sent == len(data):
                 return
             data = data[sent:]
-        if not isinstance(data, trio.Event):
-            peer.queued += packets
-            if peer.queued > self.limits.send_queue:
-                # It stopped reading: close it rather than let it slow the room.
-                log.info("[conn %d %s] send queue full", peer.member, self.hub.describe(peer.member))
-                self._close_peer(peer, f"send queue full ({self.limits.send_queue} packets)", flush=False)
-                return
-        peer.backlog.append(data)
+        peer.queued += packets
+        if peer.queued > self.limits.send_queue:
+            # It stopped reading: close it rather than let it slow the room.
+            log.info("[conn %d %s] send queue full", peer.member, self.hub.describe(peer.member))
+            self._close_peer(peer, f"send queue full ({self.limits.send_queue} packets)", flush=False)
+            return
+        peer.backlog.append((data, packets))
         if peer.flushed is None:
-            peer.flushed = trio.Event()
-            self._nursery.start_soon(self._flush, peer)
+            self._start_flusher(peer)
+
+    def _hold(self, peer: _Peer, barrier: trio.Event) -> None:
+        """Hold everything sent to ``peer`` after this point until ``barrier`` is set."""
+        peer.backlog.append(barrier)
+        if peer.flushed is None:
+            self._start_flusher(peer)
+
+    def _start_flusher(self, peer: _Peer) -> None:
+        peer.flushed = trio.Event()
+        self._nursery.start_soon(self._flush, peer)
 
     async def _flush(self, peer: _Peer) -> None:
         try:
-            await self._drain(peer)
+            with trio.CancelScope() as scope:
+                peer.flush_scope = scope
+                await self._drain(peer)
+        except Exception:  # a bug here must cost this connection only, never the server
+            log.exception("[conn %d %s] flushing failed", peer.member, self.hub.describe(peer.member))
+            peer.backlog.clear()
+            peer.queued = 0
         finally:
-            peer.flushed.set()
-            peer.flushed = None
+            peer.flush_scope = None
+            flushed, peer.flushed = peer.flushed, None
+            flushed.set()
 
     async def _drain(self, peer: _Peer) -> None:
         """Write the backlog as the socket takes it, waiting at commit barriers."""
         backlog = peer.backlog
         try:
-            while backlog:
-                if isinstance(backlog[0], trio.Event):  # a commit barrier: see _commit_barrier
+            while backlog and not peer.gone:
+                head = backlog[0]
+                if isinstance(head, trio.Event):  # a commit barrier: see _commit_barriers
                     with trio.move_on_after(STORE_WAIT):
-                        await backlog[0].wait()
-                    if backlog and isinstance(backlog[0], trio.Event):
+                        await head.wait()
+                    if backlog and backlog[0] is head:
                         del backlog[0]
                     continue
                 await trio.lowlevel.wait_writable(peer.stream.socket)
-                chunk = []
+                if peer.gone:
+                    return
+                chunk, packets = [], 0  # every pair up to the next barrier, in one write
                 while backlog and not isinstance(backlog[0], trio.Event):
-                    chunk.append(backlog.pop(0))
-                    peer.queued -= 1
+                    data, count = backlog.pop(0)
+                    chunk.append(data)
+                    packets += count
                 data = b"".join(chunk)
                 try:
                     sent = os.write(peer.fd, data)
                 except BlockingIOError:
                     sent = 0
                 if sent < len(data):
-                    backlog.insert(0, data[sent:])
-                    peer.queued += 1
-        except (OSError, trio.ClosedResourceError) as exc:
+                    backlog.insert(0, (data[sent:], packets))  # they count until fully written
+                else:
+                    peer.queued -= packets
+        except (OSError, ValueError, trio.ClosedResourceError) as exc:
             backlog.clear()
             peer.queued = 0
             self._close_peer(peer, f"write failed: {exc.__class__.__name__}", flush=False)
@@ -272,7 +308,18 @@ class LGMPServer:
         if peer.closing is not None:
             return
         self._begin_close(peer, reason, flush=flush)
-        self._carry_out(self.hub.disconnect(peer.member, trio.current_time(), reason))
+        if self._batch_depth:
+            self._deferred_disconnects.append((peer.member, reason))
+        else:
+            self._disconnect(peer.member, reason)
+
+    def _disconnect(self, member: MemberId, reason: str) -> None:
+        try:
+            outputs = self.hub.disconnect(member, trio.current_time(), reason)
+        except Exception:  # a bug in a room's leave handling: log it, keep serving
+            log.exception("[conn %d] handling the disconnect failed", member)
+            return
+        self._carry_out(outputs)
 
     @staticmethod
     def _begin_close(peer: _Peer, reason: str, *, flush: bool = True) -> None:
@@ -285,11 +332,21 @@ class LGMPServer:
     # --- carrying out the hub's outputs ---------------------------------------------
 
     def _carry_out(self, outputs: list[Output]) -> None:
+        self._batch_depth += 1
+        try:
+            self._carry_out_batch(outputs)
+        finally:
+            self._batch_depth -= 1
+        while self._deferred_disconnects and not self._batch_depth:
+            self._disconnect(*self._deferred_disconnects.pop(0))
+        self._poke_timer()
+
+    def _carry_out_batch(self, outputs: list[Output]) -> None:
         # What each peer is sent in this batch is gathered first and written with
         # one system call (a GAME and its CARD, FINL and RSET...): writes are most
         # of the server's CPU time under load.
-        outbox: dict[_Peer, list[bytes | trio.Event]] = {}
-        barrier = self._commit_barrier(outputs)  # queued ahead of this batch's bytes
+        outbox: dict[_Peer, list[bytes]] = {}
+        barriers = self._commit_barriers(outputs)  # queued ahead of this batch's bytes
         for out in outputs:
             if isinstance(out, Send):
                 data = encode(out.packet)  # once, for every recipient
@@ -305,59 +362,64 @@ class LGMPServer:
                 peer = self._peers.get(out.member)
                 if peer is not None and peer.closing is None:
                     self._send_out(peer, outbox.pop(peer, ()))  # what came before the close goes first
-                    self._begin_close(peer, out.reason)
+                    if peer.closing is None:
+                        self._begin_close(peer, out.reason)
             elif isinstance(out, GameFinished):
-                ended = time.time()
-                started = ended - out.record.duration
-                try:
-                    self._finished_send.send_nowait((out, started, ended, barrier))
-                except trio.ClosedResourceError:
-                    log.error("[%s] game finished during shutdown; storing it now", out.room)
-                    if self._on_game_finished is not None:
-                        self._on_game_finished(out, started, ended)
-                    if barrier is not None:
-                        barrier.set()
+                self._store(out, barriers.get(out.room))
         for peer, items in outbox.items():
-            self._send_out(peer, items)
-        self._poke_timer()
+            if peer.closing is None:
+                self._send_out(peer, items)
 
-    def _send_out(self, peer: _Peer, items) -> None:
-        """Write a batch's items for one peer: runs of bytes joined, barriers kept in place."""
-        run: list[bytes] = []
-        for item in items:
-            if peer.closing is not None:
-                return  # a write failed: the rest has nowhere to go
-            if isinstance(item, trio.Event):
-                if run:
-                    self._write(peer, b"".join(run), len(run))
-                    run = []
-                self._write(peer, item)
-            else:
-                run.append(item)
-        if run and peer.closing is None:
-            self._write(peer, run[0] if len(run) == 1 else b"".join(run), len(run))
+    def _send_out(self, peer: _Peer, items: list[bytes] | tuple) -> None:
+        """Write a batch's packets for one peer as one chunk."""
+        if items:
+            self._write(peer, items[0] if len(items) == 1 else b"".join(items), len(items))
+
+    def _store(self, finished: GameFinished, barrier: trio.Event | None) -> None:
+        ended = time.time()
+        started = ended - finished.record.duration
+        try:
+            self._finished_send.send_nowait((finished, started, ended, barrier))
+        except trio.ClosedResourceError:  # shutting down: store it here and now
+            log.error("[%s] game finished during shutdown; storing it now", finished.room)
+            try:
+                if self._on_game_finished is not None:
+                    self._on_game_finished(finished, started, ended)
+            except Exception:
+                log.exception("[%s] storing the game's results failed", finished.room)
+            finally:
+                if barrier is not None:
+                    barrier.set()
 
     def _poke_timer(self) -> None:
         deadline = self.hub.next_deadline()
         if deadline is not None and deadline < self._timer_wakes_at:
             self._timers_changed.set()  # something is due earlier than the timer task thinks
 
-    def _commit_barrier(self, outputs: list[Output]) -> trio.Event | None:
-        """When a game finished in this batch, hold its members' packets until it is stored.
+    def _commit_barriers(self, outputs: list[Output]) -> dict[str, trio.Event]:
+        """For each game finished in this batch, hold its room's packets until it is stored.
 
-        The FINL a client sees then always describes a committed game. Each
-        recipient's backlog gets the barrier, so what follows it waits for the
-        store's worker thread; every other connection writes on.
+        The FINL a client sees then always describes a committed game. Each of
+        the room's members gets its own game's barrier in its backlog, so what
+        follows waits for the store's worker thread; everyone else writes on.
         """
-        if self._on_game_finished is None or not any(isinstance(o, GameFinished) for o in outputs):
-            return None
-        barrier = trio.Event()
-        recipients = {m for o in outputs if isinstance(o, Send) for m in o.to}
-        for member in recipients:
-            peer = self._peers.get(member)
-            if peer is not None and peer.closing is None:
-                self._write(peer, barrier)
-        return barrier
+        if self._on_game_finished is None:
+            return {}
+        barriers: dict[str, trio.Event] = {}
+        for out in outputs:
+            if not isinstance(out, GameFinished):
+                continue
+            barrier = barriers[out.room] = trio.Event()
+            room = self.hub.rooms.get(out.room)
+            if room is not None:
+                members = room.members()
+            else:  # the room ended in the same batch: hold whoever this batch reaches
+                members = {m for o in outputs if isinstance(o, Send) for m in o.to}
+            for member in members:
+                peer = self._peers.get(member)
+                if peer is not None and peer.closing is None:
+                    self._hold(peer, barrier)
+        return barriers
 
     async def _timer_loop(self) -> None:
         while True:
