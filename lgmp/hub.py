@@ -35,7 +35,7 @@ import itertools
 import logging
 import random
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import RuleError
 from .limits import Limits

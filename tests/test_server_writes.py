@@ -20,7 +20,6 @@ import pytest
 import trio
 
 from lgmp.client import LGMPClient
-from lgmp.codec import encode
 from lgmp.limits import Limits
 from lgmp.packets import ReadyAnswer, ReadyRequest, ReadyResponse, Reset
 from lgmp.room import GameFinished, Room, Send
