@@ -34,14 +34,10 @@ figure for ``tools.bench``; a summary goes to stdout, progress to stderr.
 How it stays light
 ------------------
 The server gets one core and we get the other, so this is not built on trio or
-``LGMPClient`` objects: it is one ``epoll`` loop over non-blocking sockets.
-Framing uses the codec's own per-tag frame-size table (``codec.SERVER_FRAMES``);
-the few bytes a bot acts on (GAME turn and space, CARD kind and number) are read
-in place into the same packet classes the codec produces, and the bots'
-decisions come from ``lgmp.bot.BotBrain``. Everything we send is built by
-``codec.encode`` (once per distinct packet, then cached). ``--decode full``
-runs every received byte through ``codec.Decoder`` instead (slower; a check that
-the light path sees the same packets).
+``LGMPClient`` objects: it is one ``epoll`` loop over non-blocking sockets, each
+with its own ``codec.Decoder`` (the codec is the only thing that reads LGMP
+bytes). The bots' decisions come from ``lgmp.bot.BotBrain``. Everything we send
+is built by ``codec.encode`` (once per distinct packet, then cached).
 """
 
 from __future__ import annotations
@@ -64,7 +60,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lgmp.bot import BotBrain
-from lgmp.codec import SERVER_FRAMES, Decoder, decode_all, encode
+from lgmp.codec import Decoder, encode
 from lgmp.errors import RemoteProtocolError
 from lgmp.packets import (
     CardDealt,
@@ -181,7 +177,6 @@ class Config:
     spin_rate: float = 0.0  # spins per second per room; 0 = flat out
     idle: int = 0  # connections seated in idle lobbies before the rooms play
     setup_rooms: int = 64  # rooms being set up at once
-    decode: str = "light"  # "light": codec frame table + in-place fields; "full": codec.Decoder
     seed: int = 1
     plot: str | None = None
     json_path: str | None = None
@@ -206,21 +201,19 @@ def wire(packet: ClientPacket) -> bytes:
     return data
 
 
-_RESET = Reset()
 _STRT = wire(StartGame())
 _JOIN_HOST = wire(JoinRequest("HOST"))
 
 
 class Conn:
-    __slots__ = ("sock", "fd", "room", "index", "buf", "wbuf", "decoder", "brain", "seat", "avatar",
+    __slots__ = ("sock", "fd", "room", "index", "wbuf", "decoder", "brain", "seat", "avatar",
                  "spin_at", "connected", "closed", "events")
 
-    def __init__(self, sock: socket.socket, room: Room, index: int, decoder: Decoder | None):
+    def __init__(self, sock: socket.socket, room: Room, index: int, decoder: Decoder):
         self.sock = sock
         self.fd = sock.fileno()
         self.room = room
         self.index = index  # 0 = host, 1..6 = bot
-        self.buf = b""
         self.wbuf = b""
         self.decoder = decoder
         self.brain: BotBrain | None = None
@@ -324,8 +317,7 @@ class LoadGen:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.cfg.source != "127.0.0.1":
             sock.bind((self.cfg.source, 0))
-        decoder = Decoder(S2C) if self.cfg.decode == "full" else None
-        conn = Conn(sock, room, index, decoder)
+        conn = Conn(sock, room, index, Decoder(S2C))
         room.conns.append(conn)
         err = sock.connect_ex(self.addr)
         if err not in (0, errno.EINPROGRESS):
@@ -410,45 +402,16 @@ class LoadGen:
             self._lost(conn)
             return
         now = time.perf_counter()
-        if conn.decoder is not None:
-            try:
-                packets = conn.decoder.feed(data)
-            except RemoteProtocolError as exc:
-                self.error(f"bad bytes from the server: {exc}")
-                self._lost(conn)
-                return
-            for packet in packets:
-                self._packet(conn, packet, now)
+        try:
+            packets = conn.decoder.feed(data)
+        except RemoteProtocolError as exc:
+            self.error(f"bad bytes from the server: {exc}")
+            self._lost(conn)
             return
-        buf = conn.buf + data if conn.buf else data
-        pos, end = 0, len(buf)
-        frames = SERVER_FRAMES
-        while end - pos >= 4:
-            tag = buf[pos:pos + 4]
-            sizer = frames.get(tag)
-            if sizer is None:
-                self.error(f"unknown tag from the server: {tag!r}")
-                self._lost(conn)
-                return
-            size = sizer(buf, pos, end)
-            if size is None or pos + size > end:
-                break
-            # In place: the fields the bots act on, into the codec's packet classes.
-            if tag == b"GAME":
-                packet = GameUpdate(buf[pos + 4], buf[pos + 5], ())
-            elif tag == b"CARD":
-                packet = CardDealt(buf[pos + 4], buf[pos + 5])
-            elif tag == b"REDY":
-                packet = ReadyResponse(buf[pos + 4], tuple(buf[pos + 5:pos + 11]))
-            elif tag == b"RSET":
-                packet = _RESET
-            else:  # JOIN and FINL: rare, decoded by the codec itself
-                packet = decode_all(S2C, buf[pos:pos + size])[0]
-            pos += size
+        for packet in packets:
             self._packet(conn, packet, now)
             if conn.closed:
                 return
-        conn.buf = buf[pos:] if pos < end else b""
 
     def _lost(self, conn: Conn) -> None:
         """The server closed ``conn`` (or it failed)."""
@@ -612,7 +575,7 @@ class LoadGen:
         pid = cfg.server_pid
         bots = max(1, min(6, cfg.bots))
         result: dict = {"label": cfg.label, "mode": "idle" if cfg.idle else ("paced" if self.period else "storm"),
-                        "rooms": cfg.rooms, "bots": bots, "spin_rate": cfg.spin_rate, "decode": cfg.decode}
+                        "rooms": cfg.rooms, "bots": bots, "spin_rate": cfg.spin_rate}
         need = cfg.idle + cfg.rooms * (bots + 1) + 64
         limit = raise_nofile_limit(need)
         if limit < need:
@@ -839,7 +802,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spin-rate", type=float, default=0.0, help="spins per second per room (default 0: flat out)")
     p.add_argument("--idle", type=int, default=0, metavar="N", help="first seat N idle connections in lobbies")
     p.add_argument("--setup-rooms", type=int, default=64, help="rooms set up at once (default 64)")
-    p.add_argument("--decode", choices=["light", "full"], default="light")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--source", default="127.0.0.1", help="loopback address to connect from")
     p.add_argument("--label", default="")
@@ -870,7 +832,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = Config(
         host=args.host, port=args.port, server_pid=args.server_pid, rooms=args.rooms, bots=args.bots,
         duration=args.duration, warmup=args.warmup, games=args.games, spin_rate=args.spin_rate, idle=args.idle,
-        setup_rooms=args.setup_rooms, decode=args.decode, seed=args.seed, plot=args.plot, json_path=args.json_path,
+        setup_rooms=args.setup_rooms, seed=args.seed, plot=args.plot, json_path=args.json_path,
         label=args.label, progress=not args.quiet, source=args.source, signal_server=args.signal_server,
     )
     gen = LoadGen(cfg)
