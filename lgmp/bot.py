@@ -32,6 +32,7 @@ from .packets import (
 )
 from .rules import (
     BRAND_CRISIS_DECK,
+    CARD_SPACES,
     CAREER_POINT_DECK,
     CAREERS,
     DID_YOU_KNOW_DECK,
@@ -44,9 +45,6 @@ from .rules import (
 
 log = logging.getLogger("lgmp.bot")
 
-# A GAME whose space is one of these announces a card that waits for answers,
-# so the turn has not passed yet even if it reads the mover's seat.
-_CARD_SPACES = {SpaceKind.BRAND_CRISIS, SpaceKind.CAREER_POINT, SpaceKind.YOURE_THE_BOSS, SpaceKind.DID_YOU_KNOW}
 
 
 @dataclass
@@ -61,7 +59,7 @@ class BotBrain:
 
     def react(self, packet: ServerPacket) -> list[ClientPacket]:
         if isinstance(packet, GameUpdate):
-            if packet.turn == self.seat and packet.space not in _CARD_SPACES and packet is not self._last_spin_game:
+            if packet.turn == self.seat and packet.space not in CARD_SPACES and packet is not self._last_spin_game:
                 self._last_spin_game = packet
                 return [Spin(self.rng.choice(SPINNER_WEDGES))]
         elif isinstance(packet, CardDealt):

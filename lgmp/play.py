@@ -52,19 +52,9 @@ from .packets import (
     ServerPacket,
     Spin,
 )
-from .rules import (
-    AVATAR_NAMES,
-    FIELD_NAMES,
-    Avatar,
-    Field,
-    SpaceKind,
-)
-from .views import LEGEND, BoardView
-
 from .prompts import (
     BACK,
     BadAnswer,
-    CARD_SPACES,
     Out,
     Question,
     SpinRequest,
@@ -84,6 +74,15 @@ from .prompts import (
     spin_question,
     standings_lines,
 )
+from .rules import (
+    AVATAR_NAMES,
+    CARD_SPACES,
+    FIELD_NAMES,
+    Avatar,
+    Field,
+    SpaceKind,
+)
+from .views import LEGEND, BoardView
 
 
 class PlayerBoardView(BoardView):

@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-
 from .names import NAME_MAX, check_name_shape
 from .packets import (
     CardAction,
@@ -42,9 +41,6 @@ from .rules import (
     SpaceKind,
     wire_salary,
 )
-
-# A GAME whose space is one of these has a card waiting for answers: nobody may spin.
-CARD_SPACES = frozenset({SpaceKind.BRAND_CRISIS, SpaceKind.CAREER_POINT, SpaceKind.YOURE_THE_BOSS, SpaceKind.DID_YOU_KNOW})
 
 Out = Callable[..., None]  # print-like: out(text), out(text, end="")
 

@@ -132,6 +132,12 @@ def _build_board() -> tuple[SpaceKind, ...]:
 
 BOARD: tuple[SpaceKind, ...] = _build_board()   # BOARD[space] -> kind, 56 entries
 
+#: Landing on one of these deals a card that waits for answers: until it is
+#: answered the turn stays with the mover (GAME shows that kind as its space).
+CARD_SPACES: frozenset[SpaceKind] = frozenset(
+    {SpaceKind.BRAND_CRISIS, SpaceKind.CAREER_POINT, SpaceKind.YOURE_THE_BOSS, SpaceKind.DID_YOU_KNOW}
+)
+
 
 # --------------------------------------------------------------------------- spinner
 

@@ -536,6 +536,32 @@ async def test_a_client_that_never_reads_is_closed_without_delaying_the_room(nur
     sleeper.close()
 
 
+async def test_shutdown_does_not_wait_forever_for_a_client_that_never_reads(nursery, autojump_clock):
+    from lgmp.codec import encode
+    from lgmp.server import FLUSH_TIMEOUT
+
+    server, port = await start_server(nursery, shutdown_grace=2, send_queue=10**6, packet_burst=10**6, packet_rate=10**6)
+    host = await connect(port)
+    code = await host.host_room()
+    sleeper = trio.socket.socket()
+    sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    await sleeper.connect(("127.0.0.1", port))
+    await sleeper.send(encode(JoinRequest(code)) + encode(ReadyRequest("Zed", 6)))
+    ann = await seated(port, code, "Ann", 1)
+    room = server.hub.rooms[code]
+    zed = next(s.member for s in room.seats.values() if s.name == "Zed")
+    avatar = 1
+    while not server._peers[zed].backlog:  # until the sleeper's kernel buffers are full
+        avatar = 2 if avatar == 1 else 1
+        assert await ann.ready("Ann", avatar) is ReadyAnswer.ACCEPTED
+    t0 = trio.current_time()
+    with trio.fail_after(2 + FLUSH_TIMEOUT + 5):
+        await server.shutdown()
+    assert trio.current_time() - t0 <= 2 + FLUSH_TIMEOUT + 1
+    assert server.open_connections == 0
+    sleeper.close()
+
+
 # --- shutdown -----------------------------------------------------------------------------
 
 

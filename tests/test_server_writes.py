@@ -146,6 +146,7 @@ async def test_shutdown_while_a_slow_store_holds_a_barrier_does_not_crash():
                     nursery.start_soon(release_later)
                     await server.shutdown()
                 await trio.sleep(0.1)
+                assert server.open_connections == 0 and release.is_set()
         finally:
             release.set()
 
