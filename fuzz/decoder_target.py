@@ -39,9 +39,9 @@ import re
 import zlib
 from dataclasses import dataclass, field
 
-from lgmp.codec import MAX_PACKET_SIZE, Decoder, encode
-from lgmp.errors import RemoteProtocolError
-from lgmp.packets import Direction, Packet
+from lgmp.wire.codec import MAX_PACKET_SIZE, Decoder, encode
+from lgmp.wire.errors import RemoteProtocolError
+from lgmp.wire.packets import Direction, Packet
 
 C2S, S2C = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
 DIRECTIONS = {"c2s": C2S, "s2c": S2C}

@@ -8,7 +8,7 @@ libFuzzer's bytes become hypothesis' choices: fuzz/room_target.py's
 ``room_program_test`` is a hypothesis test, and atheris calls its
 ``.hypothesis.fuzz_one_input``, so every input is one program (a prologue and a
 list of steps: packets from several members, legal moves, disconnects, time
-passing) run through ``lgmp.hub.Hub`` with every invariant checked. A failure
+passing) run through ``lgmp.rooms.hub.Hub`` with every invariant checked. A failure
 is a libFuzzer crash (input saved as fuzz/crash-<sha1>, git ignores it);
 replaying it (``python fuzz/fuzz_room.py fuzz/crash-<sha1>``) prints the
 failing program. Hypothesis also saves failing examples in its database, so the

@@ -34,9 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from lgmp.codec import decode_all, encode  # noqa: E402
-from lgmp.errors import RemoteProtocolError  # noqa: E402
-from lgmp.packets import (  # noqa: E402
+from lgmp.wire.codec import decode_all, encode  # noqa: E402
+from lgmp.wire.errors import RemoteProtocolError  # noqa: E402
+from lgmp.wire.packets import (  # noqa: E402
     CLIENT_PACKETS,
     SERVER_PACKETS,
     CardAnswer,

@@ -26,7 +26,7 @@ time, runs hostile sessions of these kinds:
                    mutated, out-of-turn and wrong-member packets, leaves and rejoins.
 
 Every byte the server sends to any session must decode as server->client LGMP.
-Meanwhile control rooms of ``--bots`` bots (lgmp.bot.play_bot, hosted with
+Meanwhile control rooms of ``--bots`` bots (lgmp.clients.bot.play_bot, hosted with
 LGMPClient.host_room and started when every bot is ready) play full games one
 after another, and one more after the storm. Checked:
 
@@ -65,11 +65,11 @@ if str(ROOT) not in sys.path:
 
 import trio  # noqa: E402
 
-from lgmp.bot import BotBrain, play_bot  # noqa: E402
-from lgmp.client import ConnectionClosed, LGMPClient  # noqa: E402
-from lgmp.codec import Decoder, encode  # noqa: E402
-from lgmp.errors import LGMPError, RemoteProtocolError  # noqa: E402
-from lgmp.packets import (  # noqa: E402
+from lgmp.clients.bot import BotBrain, play_bot  # noqa: E402
+from lgmp.clients.client import ConnectionClosed, LGMPClient  # noqa: E402
+from lgmp.wire.codec import Decoder, encode  # noqa: E402
+from lgmp.wire.errors import LGMPError, RemoteProtocolError  # noqa: E402
+from lgmp.wire.packets import (  # noqa: E402
     CardAnswer,
     CareerChoice,
     Direction,
@@ -84,7 +84,7 @@ from lgmp.packets import (  # noqa: E402
     Spin,
     StartGame,
 )
-from lgmp.rules import CAREERS, wire_salary  # noqa: E402
+from lgmp.game.rules import CAREERS, wire_salary  # noqa: E402
 
 from fuzz import packetgen  # noqa: E402
 from fuzz.room_target import KNOWN_BUGS  # noqa: E402

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import random
 
-from lgmp.codec import BOARD_SPACES, SEAT_COUNT, TEXT_MAX, encode
-from lgmp.packets import (
+from lgmp.wire.codec import BOARD_SPACES, SEAT_COUNT, TEXT_MAX, encode
+from lgmp.wire.packets import (
     CardAnswer,
     CardDealt,
     CareerChoice,
@@ -33,7 +33,7 @@ from lgmp.packets import (
     Spin,
     StartGame,
 )
-from lgmp.rules import CAREERS, wire_salary
+from lgmp.game.rules import CAREERS, wire_salary
 
 #: Names: valid ones, one per answer code of REDY (2 empty, 3 too long, 4 bad characters, 6 profane).
 NAMES = ("Ann", "ann", "Bob", "Maya", "Jonas", "[X]", "a1", "ABCDEFGHIJKL", "", "ABCDEFGHIJKLM", "B@d", "Dave_", "shit")

@@ -16,7 +16,7 @@ list of steps:
 
 Every packet goes through ``encode``/``decode`` first, so the hub sees exactly
 what the server's decoder would hand it. The driver mirrors the trio shell
-(lgmp/server.py): it carries out ``Close`` outputs, and an exception escaping
+(lgmp/server/shell.py): it carries out ``Close`` outputs, and an exception escaping
 ``receive`` closes only that connection. After the steps, time runs on until
 every game ends and every room and connection has timed out.
 
@@ -77,13 +77,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lgmp.codec import decode_all, encode
-from lgmp.engine import Duty
-from lgmp.errors import ProtocolError, RuleError
-from lgmp.hub import Hub
+from lgmp.wire.codec import decode_all, encode
+from lgmp.game.engine import Duty
+from lgmp.wire.errors import ProtocolError, RuleError
+from lgmp.rooms.hub import Hub
 from lgmp.limits import Limits
-from lgmp.names import check_name_shape
-from lgmp.packets import (
+from lgmp.rooms.names import check_name_shape
+from lgmp.wire.packets import (
     HOST_ROOM,
     CardAnswer,
     CardDealt,
@@ -101,8 +101,8 @@ from lgmp.packets import (
     Spin,
     StartGame,
 )
-from lgmp.room import Close, GameFinished, Phase, Room, Send
-from lgmp.rules import (
+from lgmp.rooms.room import Close, GameFinished, Phase, Room, Send
+from lgmp.game.rules import (
     BRAND_CRISIS_DECK,
     CAREER_POINT_DECK,
     CAREERS,
@@ -420,7 +420,7 @@ class RoomDriver:
     # --- the shell's part ----------------------------------------------------------------
 
     def _shell_close(self, member: int, reason: str) -> list:
-        """As lgmp/server.py does when handling a packet raised: that connection alone is closed."""
+        """As lgmp/server/shell.py does when handling a packet raised: that connection alone is closed."""
         if member not in self.live:
             return []
         return self.disconnect(member, reason)

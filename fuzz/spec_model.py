@@ -6,15 +6,15 @@ strike, section 10.2 and the rules in sections 7-8), or which answer code a
 ``JOIN`` (5.1) or ``REDY`` (5.2, 10.5) gets. They deliberately do not call the
 room's or the engine's validation code; they only read state (seats, turn,
 the waiting card, places, careers). The one thing taken from the server as is
-is the profanity word list (``lgmp.names.is_profane``), which is data.
+is the profanity word list (``lgmp.rooms.names.is_profane``), which is data.
 """
 
 from __future__ import annotations
 
 import string
 
-from lgmp.names import is_profane
-from lgmp.packets import (
+from lgmp.rooms.names import is_profane
+from lgmp.wire.packets import (
     HOST_ROOM,
     CardAnswer,
     CareerChoice,
@@ -26,8 +26,8 @@ from lgmp.packets import (
     Spin,
     StartGame,
 )
-from lgmp.room import Phase, Room
-from lgmp.rules import (
+from lgmp.rooms.room import Phase, Room
+from lgmp.game.rules import (
     CAREERS,
     BrandCrisisCard,
     CareerPointCard,

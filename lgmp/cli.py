@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     results = commands.add_parser("results", help="show stored game results")
     try:
-        from . import results_cli
+        from .results import cli as results_cli
     except ImportError:  # pragma: no cover - the store is optional at import time
         results_cli = None
     if results_cli is not None:
@@ -115,33 +115,33 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "host":
-        from .views import run_host
+        from .clients.views import run_host
 
         return trio.run(run_host, args.host, args.port, args.start_when, args.games)
     if args.command == "bot":
         return trio.run(_bots, args)
     if args.command == "play":
-        from .play import run_play
+        from .clients.play import run_play
 
         return trio.run(run_play, args.host, args.port, args.code)
     if args.command == "demo":
-        from .views import run_demo
+        from .clients.views import run_demo
 
         return trio.run(run_demo, args.bots, args.delay, args.seed)
     if args.command == "results":
-        from .results_cli import run
+        from .results.cli import run
 
         return run(args)
     raise AssertionError(args.command)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import run_server
+    from .server.shell import run_server
 
     store = None
     on_game_finished = None
     if not args.no_db:
-        from .store import DEFAULT_DB, ResultsStore, StoreError
+        from .results.store import DEFAULT_DB, ResultsStore, StoreError
 
         try:
             store = ResultsStore.open(args.db or DEFAULT_DB)
@@ -151,7 +151,7 @@ def _serve(args: argparse.Namespace) -> int:
 
         def on_game_finished(finished, started, ended):
             game_id = store.record_game(room=finished.room, seed=finished.seed, record=finished.record, started=started, ended=ended)
-            logging.getLogger("lgmp.store").info("[%s] results stored as game %d", finished.room, game_id)
+            logging.getLogger("lgmp.results.store").info("[%s] results stored as game %d", finished.room, game_id)
 
     def ready(port: int) -> None:
         where = args.db or "lgmp-results.sqlite3"
@@ -180,7 +180,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _bots(args: argparse.Namespace) -> int:
-    from .bot import play_bot
+    from .clients.bot import play_bot
 
     results = []
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import pytest
 import trio
 
-from lgmp.client import ConnectionClosed, LGMPClient
+from lgmp.clients.client import ConnectionClosed, LGMPClient
 from lgmp.limits import Limits
-from lgmp.packets import JoinAnswer, ReadyAnswer, ReadyResponse
-from lgmp.server import LGMPServer
+from lgmp.wire.packets import JoinAnswer, ReadyAnswer, ReadyResponse
+from lgmp.server.shell import LGMPServer
 
 TIMEOUT = 5.0
 

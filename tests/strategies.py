@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from lgmp.codec import BOARD_SPACES, SEAT_COUNT, TEXT_MAX
-from lgmp.packets import (
+from lgmp.wire.codec import BOARD_SPACES, SEAT_COUNT, TEXT_MAX
+from lgmp.wire.packets import (
     CardAnswer,
     CardDealt,
     CareerChoice,

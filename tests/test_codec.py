@@ -1,4 +1,4 @@
-"""lgmp.codec: layouts, round-trips, framing under any chunking, and bad input."""
+"""lgmp.wire.codec: layouts, round-trips, framing under any chunking, and bad input."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from construct import SizeofError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lgmp import codec
-from lgmp.codec import Decoder, decode_all, encode, encode_all
-from lgmp.errors import LocalProtocolError, RemoteProtocolError
-from lgmp.packets import (
+from lgmp.wire import codec
+from lgmp.wire.codec import Decoder, decode_all, encode, encode_all
+from lgmp.wire.errors import LocalProtocolError, RemoteProtocolError
+from lgmp.wire.packets import (
     CLIENT_PACKETS,
     SERVER_PACKETS,
     CardAnswer,

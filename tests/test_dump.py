@@ -20,8 +20,8 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lgmp.codec import encode, encode_all
-from lgmp.packets import (
+from lgmp.wire.codec import encode, encode_all
+from lgmp.wire.packets import (
     CardAnswer,
     CardDealt,
     CareerChoice,

@@ -7,11 +7,11 @@ from functools import partial
 
 import trio
 
-from lgmp.bot import play_bot
-from lgmp.client import LGMPClient
-from lgmp.codec import encode_all
-from lgmp.packets import Direction, FinalResults, ReadyResponse, Reset, StartGame
-from lgmp.server import LGMPServer
+from lgmp.clients.bot import play_bot
+from lgmp.clients.client import LGMPClient
+from lgmp.wire.codec import encode_all
+from lgmp.wire.packets import Direction, FinalResults, ReadyResponse, Reset, StartGame
+from lgmp.server.shell import LGMPServer
 from tools.dump_core import NoteRecord, PacketRecord
 from tools.dump_tap import TapStats, run_tap
 

@@ -21,7 +21,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from lgmp.engine import (
+from lgmp.game.engine import (
     AlreadyFinished,
     BadSpinNumber,
     CardDeal,
@@ -46,8 +46,8 @@ from lgmp.engine import (
     WrongAnswer,
     WrongSalary,
 )
-from lgmp.errors import RuleError
-from lgmp.rules import (
+from lgmp.wire.errors import RuleError
+from lgmp.game.rules import (
     BOARD,
     BRAND_CRISIS_DECK,
     CAREER_POINT_DECK,

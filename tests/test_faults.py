@@ -14,10 +14,10 @@ import time
 import pytest
 import trio
 
-from lgmp.bot import BotBrain, play_bot
-from lgmp.client import ConnectionClosed, LGMPClient
+from lgmp.clients.bot import BotBrain, play_bot
+from lgmp.clients.client import ConnectionClosed, LGMPClient
 from lgmp.limits import Limits
-from lgmp.packets import (
+from lgmp.wire.packets import (
     CardDealt,
     FinalResults,
     GameUpdate,
@@ -30,8 +30,8 @@ from lgmp.packets import (
     Spin,
     StartGame,
 )
-from lgmp.rules import SpaceKind
-from lgmp.server import LGMPServer
+from lgmp.game.rules import SpaceKind
+from lgmp.server.shell import LGMPServer
 
 CARD_SPACES = {1, 2, 3, 4}
 
@@ -468,7 +468,7 @@ async def test_flood_closes_only_the_flooder(nursery):
 
 
 def ReadyRequestBytes(name: str, avatar: int) -> bytes:
-    from lgmp.codec import encode
+    from lgmp.wire.codec import encode
 
     return encode(ReadyRequest(name, avatar))
 
@@ -510,7 +510,7 @@ async def test_a_client_that_never_reads_is_closed_without_delaying_the_room(nur
     sleeper = trio.socket.socket()
     sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
     await sleeper.connect(("127.0.0.1", port))
-    from lgmp.codec import encode
+    from lgmp.wire.codec import encode
 
     await sleeper.send(encode(JoinRequest(code)) + encode(ReadyRequest("Zed", 6)))
     ann = await seated(port, code, "Ann", 1)
@@ -537,8 +537,8 @@ async def test_a_client_that_never_reads_is_closed_without_delaying_the_room(nur
 
 
 async def test_shutdown_does_not_wait_forever_for_a_client_that_never_reads(nursery, autojump_clock):
-    from lgmp.codec import encode
-    from lgmp.server import FLUSH_TIMEOUT
+    from lgmp.wire.codec import encode
+    from lgmp.server.shell import FLUSH_TIMEOUT
 
     server, port = await start_server(nursery, shutdown_grace=2, send_queue=10**6, packet_burst=10**6, packet_rate=10**6)
     host = await connect(port)

@@ -27,12 +27,12 @@ from hypothesis import strategies as st
 from fuzz import make_corpus, net_fuzz, packetgen
 from fuzz.decoder_target import C2S, S2C, check_decoder
 from fuzz.room_target import KNOWN_BUGS, Program, RoomDriver, room_program_test, run_program
-from lgmp.codec import encode_all
-from lgmp.hub import Hub
+from lgmp.wire.codec import encode_all
+from lgmp.rooms.hub import Hub
 from lgmp.limits import Limits
-from lgmp.packets import JoinAnswer, JoinRequest, JoinResponse, Spin, StartGame
-from lgmp.room import Close, Room, Send
-from lgmp.server import LGMPServer
+from lgmp.wire.packets import JoinAnswer, JoinRequest, JoinResponse, Spin, StartGame
+from lgmp.rooms.room import Close, Room, Send
+from lgmp.server.shell import LGMPServer
 from tests.strategies import client_packets, server_packets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -241,7 +241,7 @@ def test_fixed_bug_join_deadline_after_a_refused_join():
 
 async def test_fixed_bug_packet_timeout_counts_from_the_first_byte(nursery):
     """Found by fuzz/net_fuzz.py, half/trickle sessions (packet-timeout-restarts-on-every-read):
-    lgmp/server.py restarted the packet timeout at every read, so a client trickling a byte at
+    lgmp/server/shell.py restarted the packet timeout at every read, so a client trickling a byte at
     a time held a started packet open forever; PROTOCOL.md 10.1 says 10 s after its first byte."""
     server = LGMPServer(limits=Limits(packet_timeout=0.6))
     port = await nursery.start(server.serve, "127.0.0.1", 0)

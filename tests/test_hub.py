@@ -1,4 +1,4 @@
-"""``lgmp.hub.Hub`` on its own: JOIN routing, strikes, resyncs, flood control and timers,
+"""``lgmp.rooms.hub.Hub`` on its own: JOIN routing, strikes, resyncs, flood control and timers,
 all driven by passing ``now``; then a Hypothesis state machine over many members sending
 arbitrary well-formed packets.
 """
@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from lgmp.hub import Hub
+from lgmp.rooms.hub import Hub
 from lgmp.limits import Limits
-from lgmp.packets import (
+from lgmp.wire.packets import (
     CardAction,
     CardAnswer,
     CareerChoice,
@@ -31,8 +31,8 @@ from lgmp.packets import (
     Spin,
     StartGame,
 )
-from lgmp.room import Close, GameFinished, Phase, Send
-from lgmp.rules import (
+from lgmp.rooms.room import Close, GameFinished, Phase, Send
+from lgmp.game.rules import (
     BRAND_CRISIS_DECK,
     CAREER_POINT_DECK,
     CAREERS,
@@ -637,7 +637,7 @@ class _Rigged:
 
 
 def test_room_codes_skip_host_offensive_words_and_codes_in_use():
-    from lgmp.names import new_room_code
+    from lgmp.rooms.names import new_room_code
 
     assert new_room_code(_Rigged("HOST", "SHIT", "DICK", "ABCD", "QZMB"), {"ABCD": None}) == "QZMB"
 

@@ -1,4 +1,4 @@
-"""lgmp.names: username shapes, profanity (with leetspeak) and room codes."""
+"""lgmp.rooms.names: username shapes, profanity (with leetspeak) and room codes."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from lgmp.names import check_name_shape, is_profane, is_valid_room_code, new_room_code, normalize_room_code
-from lgmp.packets import ReadyAnswer
+from lgmp.rooms.names import check_name_shape, is_profane, is_valid_room_code, new_room_code, normalize_room_code
+from lgmp.wire.packets import ReadyAnswer
 
 
 @pytest.mark.parametrize(

@@ -19,10 +19,10 @@ from collections.abc import Callable
 import pytest
 import trio
 
-from lgmp.bot import play_bot
-from lgmp.client import LGMPClient
+from lgmp.clients.bot import play_bot
+from lgmp.clients.client import LGMPClient
 from lgmp.limits import Limits
-from lgmp.packets import (
+from lgmp.wire.packets import (
     CardAction,
     CardAnswer,
     CareerChoice,
@@ -34,8 +34,8 @@ from lgmp.packets import (
     Reset,
     StartGame,
 )
-from lgmp.play import BOUNCE_GUARD, Line, PlaySession, ScriptedLines, play_session, run_play
-from lgmp.prompts import (
+from lgmp.clients.play import BOUNCE_GUARD, Line, PlaySession, ScriptedLines, play_session, run_play
+from lgmp.clients.prompts import (
     BACK,
     BadAnswer,
     avatar_question,
@@ -58,7 +58,7 @@ from lgmp.prompts import (
     standings_lines,
     validate_career,
 )
-from lgmp.rules import (
+from lgmp.game.rules import (
     BRAND_CRISIS_DECK,
     CAREER_POINT_DECK,
     CAREERS,
@@ -69,7 +69,7 @@ from lgmp.rules import (
     SpaceKind,
     wire_salary,
 )
-from lgmp.server import LGMPServer
+from lgmp.server.shell import LGMPServer
 
 BC, CP, YTB, DYK = SpaceKind.BRAND_CRISIS, SpaceKind.CAREER_POINT, SpaceKind.YOURE_THE_BOSS, SpaceKind.DID_YOU_KNOW
 MOVE, TOKEN = CardAction.MOVE, CardAction.TOKEN

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lgmp.codec import decode_all, encode
-from lgmp.packets import CLIENT_PACKETS, SERVER_PACKETS, Direction
+from lgmp.wire.codec import decode_all, encode
+from lgmp.wire.packets import CLIENT_PACKETS, SERVER_PACKETS, Direction
 
 DOC = Path(__file__).resolve().parent.parent / "PROTOCOL.md"
 _EXAMPLE = re.compile(r"<!-- golden: (c2s|s2c) (.+?) -->\s*```hex\n(.*?)```", re.S)
@@ -60,7 +60,7 @@ def _byte_tables() -> dict[tuple[Direction, bytes], str]:
 
 
 def test_every_packet_has_a_byte_table_that_matches_the_codec():
-    from lgmp import codec
+    from lgmp.wire import codec
 
     tables = _byte_tables()
     checked = []

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lgmp.engine import GameRecord
-from lgmp.results_cli import add_arguments, format_table, run
-from lgmp.store import CSV_COLUMNS, DEFAULT_DB, ResultsStore
+from lgmp.game.engine import GameRecord
+from lgmp.results.cli import add_arguments, format_table, run
+from lgmp.results.store import CSV_COLUMNS, DEFAULT_DB, ResultsStore
 
 from .test_store import T0, player, record_sample, sample_record
 

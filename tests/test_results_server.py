@@ -11,12 +11,12 @@ import sys
 
 import trio
 
-from lgmp.bot import play_bot
-from lgmp.client import LGMPClient
-from lgmp.packets import FinalResults, Reset, StartGame
-from lgmp.rules import find_career
-from lgmp.server import LGMPServer
-from lgmp.store import ResultsStore
+from lgmp.clients.bot import play_bot
+from lgmp.clients.client import LGMPClient
+from lgmp.wire.packets import FinalResults, Reset, StartGame
+from lgmp.game.rules import find_career
+from lgmp.server.shell import LGMPServer
+from lgmp.results.store import ResultsStore
 
 
 async def _host_a_game(port: int, bots: int) -> tuple[str, FinalResults, tuple[int, ...]]:

@@ -1,4 +1,4 @@
-"""``lgmp.room.Room`` on its own: the lobby and the game as WIRE.md and PROTOCOL.md state them.
+"""``lgmp.rooms.room.Room`` on its own: the lobby and the game as WIRE.md and PROTOCOL.md state them.
 
 No sockets and no clock: every call gets ``now``. Players are steered with the spin
 numbers they send (the client chooses the number), so a test can put a piece on the
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import pytest
 
-from lgmp.engine import Duty
-from lgmp.errors import RuleError
+from lgmp.game.engine import Duty
+from lgmp.wire.errors import RuleError
 from lgmp.limits import Limits
-from lgmp.packets import (
+from lgmp.wire.packets import (
     CardAction,
     CardAnswer,
     CardDealt,
@@ -31,8 +31,8 @@ from lgmp.packets import (
     Spin,
     StartGame,
 )
-from lgmp.room import Close, GameFinished, Phase, Room, Send
-from lgmp.rules import (
+from lgmp.rooms.room import Close, GameFinished, Phase, Room, Send
+from lgmp.game.rules import (
     BOARD,
     BRAND_CRISIS_DECK,
     CAREER_POINT_DECK,

@@ -1,10 +1,10 @@
-"""lgmp.rules against RULES.md, restated here independently, table by table."""
+"""lgmp.game.rules against RULES.md, restated here independently, table by table."""
 
 from collections import Counter
 
 import pytest
 
-from lgmp.rules import (
+from lgmp.game.rules import (
     AVATAR_NAMES,
     BOARD,
     BOARD_SIZE,

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 import trio
 
-from lgmp.bot import play_bot
-from lgmp.client import LGMPClient
+from lgmp.clients.bot import play_bot
+from lgmp.clients.client import LGMPClient
 from lgmp.limits import Limits
-from lgmp.packets import (
+from lgmp.wire.packets import (
     CardAction,
     CardAnswer,
     CardDealt,
@@ -39,7 +39,7 @@ from lgmp.packets import (
     Spin,
     StartGame,
 )
-from lgmp.rules import (
+from lgmp.game.rules import (
     BOARD,
     BRAND_CRISIS_DECK,
     CAREER_POINT_DECK,

@@ -19,11 +19,11 @@ from types import SimpleNamespace
 import pytest
 import trio
 
-from lgmp.client import LGMPClient
+from lgmp.clients.client import LGMPClient
 from lgmp.limits import Limits
-from lgmp.packets import ReadyAnswer, ReadyRequest, ReadyResponse, Reset
-from lgmp.room import GameFinished, Room, Send
-from lgmp.server import STORE_WAIT, LGMPServer, _Peer
+from lgmp.wire.packets import ReadyAnswer, ReadyRequest, ReadyResponse, Reset
+from lgmp.rooms.room import GameFinished, Room, Send
+from lgmp.server.shell import STORE_WAIT, LGMPServer, _Peer
 from tests.conftest import TEST_LIMITS, drain_updates, recv, until_closed, update
 
 # --------------------------------------------------------------------------- helpers

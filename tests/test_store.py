@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from lgmp import store as store_module
-from lgmp.engine import Game, GameRecord, PlayerRecord
-from lgmp.errors import LGMPError
-from lgmp.rules import Avatar, Field, SpaceKind
-from lgmp.store import (
+from lgmp.results import store as store_module
+from lgmp.game.engine import Game, GameRecord, PlayerRecord
+from lgmp.wire.errors import LGMPError
+from lgmp.game.rules import Avatar, Field, SpaceKind
+from lgmp.results.store import (
     APPLICATION_ID,
     CSV_COLUMNS,
     DEFAULT_DB,
@@ -412,7 +412,7 @@ def test_sigkill_mid_transaction_keeps_committed_games_whole(db: Path):
         import os, signal, sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_store import record_sample
-        from lgmp import store as m
+        from lgmp.results import store as m
         s = m.ResultsStore.open({str(db)!r})
         record_sample(s, room="DONE")
         real = m._player_values

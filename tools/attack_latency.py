@@ -22,10 +22,10 @@ import time
 
 import trio
 
-from lgmp.bot import BotBrain
-from lgmp.client import ConnectionClosed, LGMPClient
-from lgmp.codec import encode
-from lgmp.packets import FinalResults, GameUpdate, JoinRequest, ReadyRequest, Reset, Spin, StartGame
+from lgmp.clients.bot import BotBrain
+from lgmp.clients.client import ConnectionClosed, LGMPClient
+from lgmp.wire.codec import encode
+from lgmp.wire.packets import FinalResults, GameUpdate, JoinRequest, ReadyRequest, Reset, Spin, StartGame
 
 HOST = "127.0.0.1"
 

@@ -16,7 +16,7 @@ the real server -- same client process, same connections, same packet shapes:
 
 No rules, no engine, no limits, no timers, no logging: what is left is the cost of
 trio and the codec, which the real server pays too. Each connection has what
-``lgmp.server`` gives it -- a reader task that decodes with ``codec.Decoder`` and a
+``lgmp.server.shell`` gives it -- a reader task that decodes with ``codec.Decoder`` and a
 writer task draining a bounded memory channel -- and a packet for many members is
 encoded once with ``codec.encode`` and queued to each (``--transport streams``, the
 default, the same shell as ``LGMPServer``). ``--transport direct`` has one task per
@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 
 import trio
 
-from lgmp.codec import Decoder, encode
-from lgmp.errors import RemoteProtocolError
-from lgmp.packets import (
+from lgmp.wire.codec import Decoder, encode
+from lgmp.wire.errors import RemoteProtocolError
+from lgmp.wire.packets import (
     Direction,
     GameUpdate,
     JoinAnswer,

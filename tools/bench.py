@@ -56,7 +56,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from tools.loadgen import raise_nofile_limit
+from .loadgen import raise_nofile_limit
 
 
 @dataclass

@@ -17,9 +17,9 @@ import sys
 import time
 from collections.abc import Callable
 
-from lgmp import codec
-from lgmp.codec import Decoder, encode
-from lgmp.packets import (
+from lgmp.wire import codec
+from lgmp.wire.codec import Decoder, encode
+from lgmp.wire.packets import (
     CardAnswer,
     CardDealt,
     CareerChoice,

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from lgmp.packets import Direction
+from lgmp.wire.packets import Direction
 
 from .dump_capture import DEFAULT_PORT, CaptureError, capture_kind, capture_records
 from .dump_core import (

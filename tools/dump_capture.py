@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import dpkt
 
-from lgmp.packets import Direction
+from lgmp.wire.packets import Direction
 
 from .dump_core import C2S, S2C, Gap, Record, decode_chunks
 

@@ -6,7 +6,7 @@ print what comes out, and the tests call these functions directly.
 
 * ``StreamDumper`` decodes one direction of one stream incrementally (any chunking),
   keeping each packet's exact bytes and stream offset. It is the only user of
-  ``lgmp.codec.Decoder`` in the dumper: the codec stays the one thing that parses LGMP.
+  ``lgmp.wire.codec.Decoder`` in the dumper: the codec stays the one thing that parses LGMP.
 * A decode error ends decoding of that direction -- LGMP has no length prefix, so
   there is no way to find the next packet boundary -- and becomes an ``ErrorRecord``
   carrying the codec's reason, tag and offset and the bytes that could not be decoded.
@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from lgmp.codec import Decoder, encode
-from lgmp.errors import RemoteProtocolError
-from lgmp.packets import Direction, Packet
+from lgmp.wire.codec import Decoder, encode
+from lgmp.wire.errors import RemoteProtocolError
+from lgmp.wire.packets import Direction, Packet
 
 from .dump_describe import Description, describe
 

@@ -2,7 +2,7 @@
 
 ``describe(packet)`` turns a decoded packet into a ``Description``: its tag, a
 JSON-ready dict of fields (raw numbers plus their names and meanings) and a one-line
-human summary. The names come from ``lgmp.rules`` and ``lgmp.packets`` so the dump
+human summary. The names come from ``lgmp.game.rules`` and ``lgmp.wire.packets`` so the dump
 speaks the same language as the server; only wording lives here.
 
 A capture may hold anything a peer sent, so every number may be out of range: each
@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lgmp.codec import tag_of
-from lgmp.packets import (
+from lgmp.wire.codec import tag_of
+from lgmp.wire.packets import (
     HOST_ROOM,
     CardAction,
     CardAnswer,
@@ -36,7 +36,7 @@ from lgmp.packets import (
     Spin,
     StartGame,
 )
-from lgmp.rules import (
+from lgmp.game.rules import (
     AVATAR_NAMES,
     BRAND_CRISIS_DECK,
     CAREER_POINT_DECK,

@@ -15,7 +15,7 @@ import random
 import sys
 import time
 
-from lgmp.engine import Game
+from lgmp.game.engine import Game
 
 
 def play_one(player_count: int, seed: int) -> int:

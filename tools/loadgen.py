@@ -36,7 +36,7 @@ How it stays light
 The server gets one core and we get the other, so this is not built on trio or
 ``LGMPClient`` objects: it is one ``epoll`` loop over non-blocking sockets, each
 with its own ``codec.Decoder`` (the codec is the only thing that reads LGMP
-bytes). The bots' decisions come from ``lgmp.bot.BotBrain``. Everything we send
+bytes). The bots' decisions come from ``lgmp.clients.bot.BotBrain``. Everything we send
 is built by ``codec.encode`` (once per distinct packet, then cached).
 """
 
@@ -59,10 +59,10 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lgmp.bot import BotBrain
-from lgmp.codec import Decoder, encode
-from lgmp.errors import RemoteProtocolError
-from lgmp.packets import (
+from lgmp.clients.bot import BotBrain
+from lgmp.wire.codec import Decoder, encode
+from lgmp.wire.errors import RemoteProtocolError
+from lgmp.wire.packets import (
     CardDealt,
     ClientPacket,
     Direction,

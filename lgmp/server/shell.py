@@ -26,14 +26,14 @@ from dataclasses import dataclass, field
 
 import trio
 
-from .codec import Decoder, encode
-from .errors import RemoteProtocolError
-from .hub import Hub
-from .limits import Limits
-from .packets import Direction
-from .room import Close, GameFinished, MemberId, Output, Send
+from ..wire.codec import Decoder, encode
+from ..wire.errors import RemoteProtocolError
+from ..rooms.hub import Hub
+from ..limits import Limits
+from ..wire.packets import Direction
+from ..rooms.room import Close, GameFinished, MemberId, Output, Send
 
-log = logging.getLogger("lgmp.server")
+log = logging.getLogger("lgmp.server.shell")
 
 READ_SIZE = 65536  # one read's worth; the decoder frames it all at once
 # FINL waits for its game's results to be committed (so a crash right after a

@@ -3,7 +3,7 @@
 Everything here is a transcription of /work/shared/RULES.md (the authority) and is laid
 out so a person can check it against that file line by line: the board by space
 numbers, each deck card by card, the careers table row by row. No behaviour lives here
-except two tiny look-ups (`find_career`, `wire_salary`); the engine (``lgmp.engine``)
+except two tiny look-ups (`find_career`, `wire_salary`); the engine (``lgmp.game.engine``)
 applies the rules.
 
 All mappings are read-only (``MappingProxyType``) and all sequences are tuples, so

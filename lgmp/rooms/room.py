@@ -42,11 +42,11 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .engine import Duty, Game, GameRecord, Outcome
-from .errors import RuleError
-from .limits import Limits
+from ..game.engine import Duty, Game, GameRecord, Outcome
+from ..wire.errors import RuleError
+from ..limits import Limits
 from .names import check_name_shape, is_profane
-from .packets import (
+from ..wire.packets import (
     CardAnswer,
     CardDealt,
     CareerChoice,
@@ -62,9 +62,9 @@ from .packets import (
     Spin,
     StartGame,
 )
-from .rules import SEATS, SpaceKind
+from ..game.rules import SEATS, SpaceKind
 
-log = logging.getLogger("lgmp.room")
+log = logging.getLogger("lgmp.rooms.room")
 
 MemberId = int
 

@@ -60,7 +60,7 @@ from enum import IntEnum
 from types import MappingProxyType
 from typing import Mapping, Sequence
 
-from .errors import RuleError
+from ..wire.errors import RuleError
 from .rules import (
     BOARD,
     BOARD_SIZE,

@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Sequence
 
-from .rules import FIELD_LETTERS, FIELD_NAMES, Field
+from ..game.rules import FIELD_LETTERS, FIELD_NAMES, Field
 from .store import DEFAULT_DB, GameSummary, ResultsStore, StoreError
 
 __all__ = ["add_arguments", "run", "format_table"]

@@ -47,9 +47,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Iterator, Sequence
 
-from .engine import GameRecord, PlayerRecord
-from .errors import LGMPError
-from .rules import AVATAR_NAMES, FIELD_NAMES, Avatar, Field, SpaceKind
+from ..game.engine import GameRecord, PlayerRecord
+from ..wire.errors import LGMPError
+from ..game.rules import AVATAR_NAMES, FIELD_NAMES, Avatar, Field, SpaceKind
 
 __all__ = [
     "DEFAULT_DB", "APPLICATION_ID", "APPLICATION_MARKER", "SCHEMA_VERSION", "MIGRATIONS",
@@ -58,7 +58,7 @@ __all__ = [
     "Leaderboard", "ResultsStore",
 ]
 
-log = logging.getLogger("lgmp.store")
+log = logging.getLogger("lgmp.results.store")
 
 DEFAULT_DB = "lgmp-results.sqlite3"
 

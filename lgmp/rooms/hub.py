@@ -2,10 +2,10 @@
 
 Theory of operation
 -------------------
-The trio shell (``lgmp.server``) tells the hub four things, each with ``now``:
+The trio shell (``lgmp.server.shell``) tells the hub four things, each with ``now``:
 a connection opened (``connect``), a decoded packet arrived (``receive``), a
 connection ended (``disconnect``), time passed (``tick``). Each call returns the
-outputs of ``lgmp.room`` -- ``Send``, ``Close``, ``GameFinished`` -- for the
+outputs of ``lgmp.rooms.room`` -- ``Send``, ``Close``, ``GameFinished`` -- for the
 shell to carry out. The hub never reads a clock or a socket, so every limit is
 testable by passing ``now``.
 
@@ -37,13 +37,13 @@ import random
 from collections import deque
 from dataclasses import dataclass
 
-from .errors import RuleError
-from .limits import Limits
+from ..wire.errors import RuleError
+from ..limits import Limits
 from .names import new_room_code, normalize_room_code
-from .packets import HOST_ROOM, ClientPacket, JoinAnswer, JoinRequest, JoinResponse
+from ..wire.packets import HOST_ROOM, ClientPacket, JoinAnswer, JoinRequest, JoinResponse
 from .room import Close, MemberId, Output, Room, Send
 
-log = logging.getLogger("lgmp.hub")
+log = logging.getLogger("lgmp.rooms.hub")
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import trio
 
 from .client import ConnectionClosed, LGMPClient
-from .packets import (
+from ..wire.packets import (
     CardAction,
     CardAnswer,
     CardDealt,
@@ -30,7 +30,7 @@ from .packets import (
     ServerPacket,
     Spin,
 )
-from .rules import (
+from ..game.rules import (
     BRAND_CRISIS_DECK,
     CARD_SPACES,
     CAREER_POINT_DECK,
@@ -43,7 +43,7 @@ from .rules import (
     wire_salary,
 )
 
-log = logging.getLogger("lgmp.bot")
+log = logging.getLogger("lgmp.clients.bot")
 
 
 

@@ -15,8 +15,8 @@ import sys
 import trio
 
 from .client import ConnectionClosed, LGMPClient
-from .packets import CardDealt, FinalResults, GameUpdate, ReadyResponse, Reset, ServerPacket, StartGame
-from .rules import (
+from ..wire.packets import CardDealt, FinalResults, GameUpdate, ReadyResponse, Reset, ServerPacket, StartGame
+from ..game.rules import (
     AVATAR_NAMES,
     BOARD,
     BRAND_CRISIS_DECK,
@@ -197,7 +197,7 @@ async def run_host(host: str, port: int, start_when: int | None, games: int) -> 
 async def run_demo(bots: int, delay: float, seed: int | None) -> int:
     """A server in this process, a host view and ``bots`` bots: one whole game, shown."""
     from .bot import play_bot
-    from .server import LGMPServer
+    from ..server.shell import LGMPServer
 
     bots = max(1, min(6, bots))
     server = LGMPServer(seed=seed)

@@ -13,7 +13,7 @@ import string
 
 from better_profanity import profanity
 
-from .packets import HOST_ROOM, ReadyAnswer
+from ..wire.packets import HOST_ROOM, ReadyAnswer
 
 NAME_MAX = 12  # the original game's name box held 12 characters
 ROOM_CODE_LETTERS = string.ascii_uppercase

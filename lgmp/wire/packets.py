@@ -1,6 +1,6 @@
 """Typed LGMP v1.0 packets: one frozen, slotted dataclass per packet per direction.
 
-These are plain values. They know nothing of bytes: ``lgmp.codec`` is the one
+These are plain values. They know nothing of bytes: ``lgmp.wire.codec`` is the one
 place that turns them into bytes and back. The same 4-byte tag means different
 layouts per direction (JOIN, REDY, CARD), so each direction has its own classes.
 

@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import trio
 
-from .codec import Decoder, encode
-from .errors import LGMPError
-from .packets import (
+from ..wire.codec import Decoder, encode
+from ..wire.errors import LGMPError
+from ..wire.packets import (
     ClientPacket,
     Direction,
     GameUpdate,

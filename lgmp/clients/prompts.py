@@ -15,8 +15,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .names import NAME_MAX, check_name_shape
-from .packets import (
+from ..rooms.names import NAME_MAX, check_name_shape
+from ..wire.packets import (
     CardAction,
     CardAnswer,
     CareerChoice,
@@ -25,7 +25,7 @@ from .packets import (
     JoinAnswer,
     ReadyAnswer,
 )
-from .rules import (
+from ..game.rules import (
     AVATAR_NAMES,
     BRAND_CRISIS_DECK,
     CAREER_POINT_DECK,

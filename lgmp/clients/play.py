@@ -2,7 +2,7 @@
 
 Two layers:
 
-* **Pure parts** (``lgmp.prompts``, no I/O, unit-tested): the messages for JOIN and REDY answers,
+* **Pure parts** (``lgmp.clients.prompts``, no I/O, unit-tested): the messages for JOIN and REDY answers,
   and one ``Question`` per thing a person is asked -- username, avatar, spin,
   each card kind, field, career. A question has the lines to show, the prompt,
   and ``parse(text)``, which turns a typed line into what to send (a packet, or
@@ -35,8 +35,8 @@ from typing import Protocol
 import trio
 
 from .client import ConnectionClosed, LGMPClient
-from .errors import LGMPError, RemoteProtocolError
-from .packets import (
+from ..wire.errors import LGMPError, RemoteProtocolError
+from ..wire.packets import (
     CardAction,
     CardAnswer,
     CardDealt,
@@ -74,7 +74,7 @@ from .prompts import (
     spin_question,
     standings_lines,
 )
-from .rules import (
+from ..game.rules import (
     AVATAR_NAMES,
     CARD_SPACES,
     FIELD_NAMES,
