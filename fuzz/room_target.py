@@ -16,7 +16,7 @@ list of steps:
 
 Every packet goes through ``encode``/``decode`` first, so the hub sees exactly
 what the server's decoder would hand it. The driver mirrors the trio shell
-(lgmp/server/shell.py): it carries out ``Close`` outputs, and an exception escaping
+(lgmp/server/shell.py): it carries out ``CloseMember`` outputs, and an exception escaping
 ``receive`` closes only that connection. After the steps, time runs on until
 every game ends and every room and connection has timed out.
 
@@ -25,8 +25,8 @@ Checked on every call (``RoomDriver`` raises ``AssertionError`` when one breaks)
 * **Exceptions**: hub calls raise nothing, except ``RuleError``/``ProtocolError``
   (the project's own errors, which are allowed; the shell would close that
   connection) -- any other exception propagates and fails the target.
-* **Outputs**: only ``Send``/``Close``/``GameFinished``; sends go to open
-  connections and never after that member's ``Close`` in the same batch; each
+* **Outputs**: only ``Deliver``/``CloseMember``/``StoreGame``; sends go to open
+  connections and never after that member's ``CloseMember`` in the same batch; each
   member is closed at most once and is gone from the hub afterwards; every sent
   packet encodes (a ``LocalProtocolError`` would crash the shell), round-trips
   and is valid for PROTOCOL.md (answer codes, avatars distinct, occupancy counts
@@ -68,6 +68,8 @@ regression test in tests/test_fuzz.py): ``KNOWN_BUGS``.
 
 from __future__ import annotations
 
+import typing
+
 import os
 import random
 from collections import deque
@@ -101,7 +103,8 @@ from lgmp.wire.packets import (
     Spin,
     StartGame,
 )
-from lgmp.rooms.room import Close, GameFinished, Phase, Room, Send
+from lgmp.rooms.events import CloseMember, Deliver, PacketIgnored, RoomFact, StoreGame
+from lgmp.rooms.room import Phase, Room
 from lgmp.game.rules import (
     BRAND_CRISIS_DECK,
     CAREER_POINT_DECK,
@@ -204,23 +207,19 @@ def programs(draw: st.DrawFn) -> Program:
 # --- the driver ------------------------------------------------------------------
 
 
-class FuzzHub(Hub):
-    """The real hub, recording the strikes it gives (to check them against the spec)."""
+ROOM_FACTS = typing.get_args(RoomFact)
 
-    def __init__(self, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.strike_log: list[tuple[int, float, str]] = []
 
-    def _strike(self, conn, now, reason, room=None):  # noqa: ANN001 - the hub's own signature
-        self.strike_log.append((conn.id, now, reason))
-        return super()._strike(conn, now, reason, room)
+def _effects(events: list) -> list:
+    """The hub's effects; its room facts are checked by tests/test_events.py."""
+    return [e for e in events if not isinstance(e, ROOM_FACTS)]
 
 
 def room_state(room: Room) -> tuple:
     """Everything a refused packet must leave unchanged (not the lobby's activity clock)."""
     seats = tuple((n, s.number, s.member, s.name, s.avatar, s.left_at) for n, s in sorted(room.seats.items()))
     game = room.game.snapshot() if room.game is not None else None
-    return (room.phase, room.closed, room.host, seats, frozenset(room.rejoiners), game, room._last_game, dict(room._duties))
+    return (room.phase, room.closed, room.host, seats, frozenset(room.rejoiners), game, room.last_game, dict(room.session._duties) if room.session else {})
 
 
 @dataclass(frozen=True)
@@ -254,12 +253,12 @@ class Stats:
 
 
 class RoomDriver:
-    """Drives a ``FuzzHub`` like the trio shell would, checking every invariant as it goes."""
+    """Drives the real ``Hub`` like the trio shell would, checking every invariant as it goes."""
 
     def __init__(self, *, seed: int = 0, limits: Limits | None = None, server_spins: bool = False):
         self.limits = limits or Limits()
         self.server_spins = server_spins
-        self.hub = FuzzHub(limits=self.limits, seed=seed, server_spins=server_spins)
+        self.hub = Hub(limits=self.limits, seed=seed, server_spins=server_spins)
         self.rng = random.Random(seed)
         self.now = 1000.0
         self.members: list[int] = []  # every connection ever opened, in order
@@ -311,9 +310,8 @@ class RoomDriver:
                 answer = spec_model.expected_join(self.hub.rooms, self.limits.max_rooms, packet)
             elif isinstance(packet, ReadyRequest):
                 answer = spec_model.expected_ready(room, member, packet)
-        strikes_before = len(self.hub.strike_log)
         try:
-            outputs = self.hub.receive(member, packet, self.now)
+            outputs = _effects(self.hub.receive(member, packet, self.now))
         except (RuleError, ProtocolError) as exc:
             self.stats.escaped.append(f"receive {packet!r}: {exc!r}")
             return self._shell_close(member, f"internal error: {exc!r}")
@@ -321,7 +319,8 @@ class RoomDriver:
             assert outputs == [], f"a closed connection's late packet produced {outputs!r}"
             return outputs
         self._check_outputs(outputs, pre, actor=member, request=packet)
-        self._check_packet_effect(member, packet, room, before, pre, outputs, self.hub.strike_log[strikes_before:], why_ignored, answer)
+        strikes = [(o.member, self.now, o.reason) for o in outputs if isinstance(o, PacketIgnored)]
+        self._check_packet_effect(member, packet, room, before, pre, outputs, strikes, why_ignored, answer)
         self._check_hub()
         return outputs
 
@@ -329,7 +328,7 @@ class RoomDriver:
         self.trace.append(f"t={self.now:.2f} disconnect {member}")
         pre = self._pre()
         room = self.hub.room_of(member)
-        outputs = self.hub.disconnect(member, self.now, reason)
+        outputs = _effects(self.hub.disconnect(member, self.now, reason))
         if member not in self.live:
             assert outputs == [], f"disconnecting a closed connection produced {outputs!r}"
             return outputs
@@ -346,7 +345,7 @@ class RoomDriver:
         self.trace.append(f"wait {seconds} -> t={self.now:.2f}")
         pre = self._pre()
         try:
-            outputs = self.hub.tick(self.now)
+            outputs = _effects(self.hub.tick(self.now))
         except (RuleError, ProtocolError) as exc:  # the shell logs it and keeps its timers going
             self.stats.escaped.append(f"tick: {exc!r}")
             outputs = []
@@ -439,7 +438,7 @@ class RoomDriver:
         reclaimed: set[int] = set()  # members that got REDY 1 as rejoiners in this batch
         previous = None
         for i, out in enumerate(outputs):
-            if isinstance(out, Send):
+            if isinstance(out, Deliver):
                 assert isinstance(out.to, tuple) and out.to, f"empty recipients: {out!r}"
                 assert len(set(out.to)) == len(out.to), f"duplicate recipients: {out!r}"
                 for m in out.to:
@@ -462,7 +461,7 @@ class RoomDriver:
                     if not (len(out.to) == 1 and out.to[0] in reclaimed):  # the card a reclaimed seat still owes
                         view = by_host.get(out.to[0]) or next((v for v in pre.values() if v.host in out.to), None)
                         assert view is not None, f"CARD without the host: {out!r}"
-                        assert isinstance(previous, Send) and isinstance(previous.packet, GameUpdate), \
+                        assert isinstance(previous, Deliver) and isinstance(previous.packet, GameUpdate), \
                             f"CARD not right after the GAME showing it: {out!r} after {previous!r}"
                         if p.kind != SpaceKind.FINISH:
                             assert previous.packet.space == p.kind, f"CARD {p.kind} after GAME space {previous.packet.space}"
@@ -474,18 +473,18 @@ class RoomDriver:
                     view = by_host.get(out.to[0])
                     assert view is not None and set(out.to) == set(view.members), f"FINL not to the whole room: {out!r}"
                     rest = outputs[i + 1 :]
-                    assert rest and isinstance(rest[0], Send) and rest[0].packet == Reset() and rest[0].to == out.to, \
+                    assert rest and isinstance(rest[0], Deliver) and rest[0].packet == Reset() and rest[0].to == out.to, \
                         f"FINL not followed by RSET to the same members: {rest[:1]!r}"
                     self.last_event.pop(view.code, None)
                     self.stats.games_finished += 1
-            elif isinstance(out, Close):
+            elif isinstance(out, CloseMember):
                 assert out.member in live_before, f"close of a connection that is not open: {out!r}"
                 assert out.member not in closed, f"closed twice: {out!r}"
                 closed.add(out.member)
                 self.trace.append(f"  closed {out.member}: {out.reason}")
-            elif isinstance(out, GameFinished):
-                self._check_game_finished(out, outputs[:i])
-            else:
+            elif isinstance(out, StoreGame):
+                self._check_game_finished(out, outputs[i + 1:])
+            elif not isinstance(out, PacketIgnored):
                 raise AssertionError(f"unknown output {out!r}")
             previous = out
         for m in closed:
@@ -495,7 +494,7 @@ class RoomDriver:
             if code not in self.hub.rooms:
                 del self.last_event[code]
 
-    def _check_game_update(self, out: Send, by_host: dict, member_room: dict, reclaimed: set[int]) -> None:
+    def _check_game_update(self, out: Deliver, by_host: dict, member_room: dict, reclaimed: set[int]) -> None:
         p = out.packet
         if len(out.to) == 1:
             # A resync (or the GAME after a reclaim): the room's latest event GAME, repeated.
@@ -516,7 +515,7 @@ class RoomDriver:
             assert moved in (0, 2), f"one event GAME moved more than one piece: {last!r} -> {p!r}"
         self.last_event[view.code] = p
 
-    def _check_server_packet(self, send: Send, *, actor: int | None, request) -> None:
+    def _check_server_packet(self, send: Deliver, *, actor: int | None, request) -> None:
         p = send.packet
         wire = encode(p)  # a LocalProtocolError here would crash the shell's _carry_out
         assert decode_all(S2C, wire) == [p], f"{p!r} does not round-trip"
@@ -556,11 +555,13 @@ class RoomDriver:
                 else:
                     assert career == "" and salary == 0, f"empty seat {n} has results: {p!r}"
 
-    def _check_game_finished(self, out: GameFinished, before: list) -> None:
-        """The stored record agrees with the FINL sent just before it (a tick may end several games)."""
-        finals = [o.packet for o in before if isinstance(o, Send) and isinstance(o.packet, FinalResults)]
-        assert finals, f"GameFinished without a FINL before it: {out!r}"
-        final = finals[-1]
+    def _check_game_finished(self, out: StoreGame, after: list) -> None:
+        """The stored record agrees with the FINL that follows it (held behind it, for the
+        same members; a tick may end several games)."""
+        finals = [o for o in after if isinstance(o, Deliver) and isinstance(o.packet, FinalResults)]
+        assert finals, f"StoreGame without a FINL after it: {out!r}"
+        assert finals[0].to == out.hold, f"the FINL goes to {finals[0].to}, the hold covers {out.hold}"
+        final = finals[0].packet
         players = out.record.players
         assert sorted(p.seat for p in players) == [n for n in SEATS if final.places[n - 1]]
         for p in players:
@@ -574,12 +575,12 @@ class RoomDriver:
         others = [m for m in (*view.members, *sorted(view.rejoiners)) if m != member]
         if member == view.host:
             assert room.closed and room.code not in self.hub.rooms, "the host left but the room lives on"
-            expected = ([Send(tuple(others), Reset())] if others else []) + [Close(m, "the host left") for m in others]
+            expected = ([Deliver(tuple(others), Reset())] if others else []) + [CloseMember(m, "the host left") for m in others]
             assert outputs == expected, f"host left: {outputs!r}"
         elif member in view.rejoiners:
             assert outputs == [], f"a rejoiner left: {outputs!r}"
         elif view.phase is Phase.LOBBY:
-            assert outputs == [Send(tuple(m for m in view.members if m != member), ReadyResponse(0, room.avatars()))], \
+            assert outputs == [Deliver(tuple(m for m in view.members if m != member), ReadyResponse(0, room.avatars()))], \
                 f"player left the lobby: {outputs!r}"
             assert room.seat_of(member) is None
         else:
@@ -589,12 +590,12 @@ class RoomDriver:
                 assert any(s.member is None and s.number == view.seat_number(member) for s in room.seats.values())
             else:
                 assert room.closed, "every player left but the room lives on"
-                assert [type(o) for o in outputs][:1] == [Send] and outputs[0].packet == Reset(), f"every player left: {outputs!r}"
+                assert [type(o) for o in outputs][:1] == [Deliver] and outputs[0].packet == Reset(), f"every player left: {outputs!r}"
 
     def _check_packet_effect(self, member, packet, room, before, pre, outputs, strikes, why_ignored, answer) -> None:
         """Flood control and strikes (10.1/10.2) against our own model; then the answer (5.1/5.2/10.5)."""
         limits = self.limits
-        closes = {o.member: o.reason for o in outputs if isinstance(o, Close)}
+        closes = {o.member: o.reason for o in outputs if isinstance(o, CloseMember)}
         # Flood: a token bucket of packet_burst, refilled at packet_rate per second.
         tokens, at = self.bucket[member]
         tokens = min(limits.packet_burst, tokens + (self.now - at) * limits.packet_rate)
@@ -627,19 +628,22 @@ class RoomDriver:
         if closed_for_strikes:
             return
         # An ignored packet changes nothing and is answered by a resync to the sender only.
+        assert [o.strikes for o in outputs if isinstance(o, PacketIgnored)] == [len(window)], \
+            f"PacketIgnored must count strike {len(window)}: {outputs!r}"
+        outputs = [o for o in outputs if not isinstance(o, PacketIgnored)]
         if room is None:
             assert outputs == [], f"ignored before JOIN, yet: {outputs!r}"
             return
         assert room_state(room) == before, "an ignored packet changed the room"
         if room.phase is Phase.GAME and member not in room.rejoiners:
-            expected = [Send((member,), room._last_game)]
+            expected = [Deliver((member,), room.last_game)]
         else:
-            expected = [Send((member,), ReadyResponse(ReadyAnswer.UPDATE, room.avatars()))]
+            expected = [Deliver((member,), ReadyResponse(ReadyAnswer.UPDATE, room.avatars()))]
         assert outputs == expected, f"ignored packet answered by {outputs!r}, not the resync {expected!r}"
 
     def _check_answer(self, member, packet, room, before, pre, outputs, answer) -> None:
         if isinstance(packet, JoinRequest):
-            got = [o.packet.response for o in outputs if isinstance(o, Send) and isinstance(o.packet, JoinResponse)]
+            got = [o.packet.response for o in outputs if isinstance(o, Deliver) and isinstance(o.packet, JoinResponse)]
             assert got == [answer], f"JOIN {packet.room!r}: PROTOCOL.md 5.1 says {answer!r}, got {got}"
             joined = self.hub.room_of(member)
             if answer is JoinAnswer.HOST:
@@ -647,7 +651,7 @@ class RoomDriver:
                 assert joined.code not in pre, "a new room got a live room's code"
             elif answer is JoinAnswer.PLAYER:
                 assert joined is not None and joined.code == spec_model.ascii_upper(packet.room)
-                assert outputs[1:] == [Send((member,), ReadyResponse(ReadyAnswer.UPDATE, joined.avatars()))], outputs
+                assert outputs[1:] == [Deliver((member,), ReadyResponse(ReadyAnswer.UPDATE, joined.avatars()))], outputs
                 if joined.phase is Phase.LOBBY:
                     free = [n for n in SEATS if n not in pre[joined.code].seats]
                     assert joined.seat_of(member).number == free[0], "not seated in the lowest free seat"
@@ -657,7 +661,7 @@ class RoomDriver:
                 assert joined is None and len(outputs) == 1
         elif isinstance(packet, ReadyRequest):
             avatars = room.avatars()
-            assert outputs[:1] == [Send((member,), ReadyResponse(answer, avatars))], \
+            assert outputs[:1] == [Deliver((member,), ReadyResponse(answer, avatars))], \
                 f"REDY {packet!r}: PROTOCOL.md 5.2 says {answer!r}, got {outputs[:1]!r}"
             if answer is not ReadyAnswer.ACCEPTED:
                 assert len(outputs) == 1 and room_state(room) == before, "a refused REDY changed something"
@@ -665,14 +669,14 @@ class RoomDriver:
                 seat = room.seat_of(member)
                 assert (seat.name, seat.avatar) == (packet.name, packet.avatar) and avatars[seat.number - 1] == packet.avatar
                 others = tuple(m for m in room.members() if m != member)
-                assert outputs[1:] == ([Send(others, ReadyResponse(ReadyAnswer.UPDATE, avatars))] if others else []), outputs
+                assert outputs[1:] == ([Deliver(others, ReadyResponse(ReadyAnswer.UPDATE, avatars))] if others else []), outputs
             else:  # a reclaimed seat: REDY 1, the GAME resync, then the card it still owes
                 seat = room.seat_of(member)
                 assert seat is not None and member not in room.rejoiners
-                expected = [Send((member,), room._last_game)]
+                expected = [Deliver((member,), room.last_game)]
                 pending = room.game.pending
                 if pending is not None and seat.number in pending.awaiting:
-                    expected.append(Send((member,), CardDealt(pending.kind, pending.number)))
+                    expected.append(Deliver((member,), CardDealt(pending.kind, pending.number)))
                 assert outputs[1:] == expected, f"reclaim: {outputs!r}"
         elif isinstance(packet, StartGame):
             assert room.phase is Phase.GAME and room.game is not None, "an honoured STRT did not start a game"
@@ -722,7 +726,7 @@ class RoomDriver:
         assert len({s.name.casefold() for s in ready}) == len(ready), f"{code}: duplicate names"
         assert all(check_name_shape(s.name) is ReadyAnswer.ACCEPTED for s in ready), f"{code}: a bad name was accepted"
         if room.phase is Phase.LOBBY:
-            assert room.game is None and not room.rejoiners and room._last_game is None, f"{code}: game state in the lobby"
+            assert room.game is None and not room.rejoiners and room.last_game is None, f"{code}: game state in the lobby"
             assert all(s.member is not None for s in room.seats.values()), f"{code}: vacant seat in the lobby"
             assert code not in self.last_event, f"{code}: back in the lobby without FINL"
             return
@@ -734,7 +738,7 @@ class RoomDriver:
         assert sum(game.occupancy()) == len(room.seats)
         assert game.turn == 0 or game.turn in room.seats
         assert game.board_over == (game.turn == 0)
-        assert room._last_game is not None and room._last_game == self.last_event.get(code), f"{code}: latest GAME"
+        assert room.last_game is not None and room.last_game == self.last_event.get(code), f"{code}: latest GAME"
         if self.limits.turn_timeout > 0:
             owing = [n for n in room.seats if game.owes(n) is not None]
             assert owing, f"{code}: a running game where nobody owes anything"

@@ -551,7 +551,7 @@ async def test_shutdown_does_not_wait_forever_for_a_client_that_never_reads(nurs
     room = server.hub.rooms[code]
     zed = next(s.member for s in room.seats.values() if s.name == "Zed")
     avatar = 1
-    while not server._peers[zed].backlog:  # until the sleeper's kernel buffers are full
+    while not server._peers[zed].conn.pending:  # until the sleeper's kernel buffers are full
         avatar = 2 if avatar == 1 else 1
         assert await ann.ready("Ann", avatar) is ReadyAnswer.ACCEPTED
     t0 = trio.current_time()

@@ -31,7 +31,8 @@ from lgmp.wire.codec import encode_all
 from lgmp.rooms.hub import Hub
 from lgmp.limits import Limits
 from lgmp.wire.packets import JoinAnswer, JoinRequest, JoinResponse, Spin, StartGame
-from lgmp.rooms.room import Close, Room, Send
+from lgmp.rooms.events import CloseMember, Deliver
+from lgmp.rooms.room import Room
 from lgmp.server.shell import LGMPServer
 from tests.strategies import client_packets, server_packets
 
@@ -149,7 +150,7 @@ def test_room_target_full_game_with_leave_and_rejoin():
         driver.send(player, JoinRequest(code.lower() if i % 2 else code))
         driver.legal(player, i)
     late = driver.connect()
-    assert [o.packet for o in driver.send(late, JoinRequest(code)) if isinstance(o, Send)] == [JoinResponse(JoinAnswer.LOBBY_FULL)]
+    assert [o.packet for o in driver.send(late, JoinRequest(code)) if isinstance(o, Deliver)] == [JoinResponse(JoinAnswer.LOBBY_FULL)]
     driver.send(host, StartGame())
     driver.play(30)
     driver.disconnect(players[2])
@@ -223,7 +224,7 @@ def test_fixed_bug_tenth_strike_closes_the_connection():
     outputs = []
     for i in range(1, 11):  # STRT with nobody seated: ignored, a strike each
         outputs = hub.receive(host, StartGame(), i * 0.1)
-    assert Close(host, "too many ignored packets (last: no player is seated)") in outputs
+    assert CloseMember(host, "too many ignored packets (last: no player is seated)") in outputs
 
 
 def test_fixed_bug_join_deadline_after_a_refused_join():
@@ -232,11 +233,11 @@ def test_fixed_bug_join_deadline_after_a_refused_join():
     closed (PROTOCOL.md 5.1/10.1)."""
     hub = Hub()
     conn = hub.connect(0.0)  # JOIN deadline 10.0
-    assert hub.receive(conn, JoinRequest("ZZZZ"), 1.0) == [Send((conn,), JoinResponse(JoinAnswer.ROOM_NOT_FOUND))]
+    assert hub.receive(conn, JoinRequest("ZZZZ"), 1.0) == [Deliver((conn,), JoinResponse(JoinAnswer.ROOM_NOT_FOUND))]
     # The new deadline is 11.0. The server's timer loop ticks at hub.next_deadline(): 10.0 first.
     assert hub.tick(10.0) == []
     assert hub.next_deadline() is not None and hub.next_deadline() <= 11.0
-    assert Close(conn, "no JOIN in time") in hub.tick(11.0)
+    assert CloseMember(conn, "no JOIN in time") in hub.tick(11.0)
 
 
 async def test_fixed_bug_packet_timeout_counts_from_the_first_byte(nursery):

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from lgmp.rooms.hub import Hub
+from tests.effects import Hub
 from lgmp.limits import Limits
 from lgmp.wire.packets import (
     CardAction,
@@ -31,7 +31,8 @@ from lgmp.wire.packets import (
     Spin,
     StartGame,
 )
-from lgmp.rooms.room import Close, GameFinished, Phase, Send
+from lgmp.rooms.events import CloseMember, Deliver, StoreGame
+from lgmp.rooms.room import Phase
 from lgmp.game.rules import (
     BRAND_CRISIS_DECK,
     CAREER_POINT_DECK,
@@ -48,8 +49,8 @@ K = SpaceKind
 
 # --------------------------------------------------------------------------- helpers
 
-def sends(outputs) -> list[Send]:
-    return [o for o in outputs if isinstance(o, Send)]
+def sends(outputs) -> list[Deliver]:
+    return [o for o in outputs if isinstance(o, Deliver)]
 
 
 def got(outputs, member: int) -> list:
@@ -57,7 +58,7 @@ def got(outputs, member: int) -> list:
 
 
 def closed(outputs) -> set[int]:
-    return {o.member for o in outputs if isinstance(o, Close)}
+    return {o.member for o in outputs if isinstance(o, CloseMember)}
 
 
 def host_room(hub: Hub, now: float = 0.0) -> tuple[int, str]:
@@ -117,8 +118,8 @@ def test_join_code_is_case_insensitive_and_sends_the_avatars():
     member = hub.connect(0.0)
     out = hub.receive(member, JoinRequest(code.lower()), 0.0)
     assert out == [
-        Send((member,), JoinResponse(JoinAnswer.PLAYER)),
-        Send((member,), ReadyResponse(ReadyAnswer.UPDATE, (3, 0, 0, 0, 0, 0))),
+        Deliver((member,), JoinResponse(JoinAnswer.PLAYER)),
+        Deliver((member,), ReadyResponse(ReadyAnswer.UPDATE, (3, 0, 0, 0, 0, 0))),
     ]
     assert hub.room_of(member).code == code
 
@@ -130,7 +131,7 @@ def test_join_unknown_or_malformed_code_is_4_and_not_a_strike(code):
     member = hub.connect(0.0)
     for _ in range(5):  # answered, not ignored: no strikes pile up
         out = hub.receive(member, JoinRequest(code), 0.0)
-        assert out == [Send((member,), JoinResponse(JoinAnswer.ROOM_NOT_FOUND))]
+        assert out == [Deliver((member,), JoinResponse(JoinAnswer.ROOM_NOT_FOUND))]
     assert hub.room_of(member) is None
     # The connection is still usable.
     assert got(hub.receive(member, JoinRequest("HOST"), 0.0), member)[0].response == JoinAnswer.HOST
@@ -141,7 +142,7 @@ def test_join_room_limit_is_3():
     host_room(hub)
     host_room(hub)
     member = hub.connect(0.0)
-    assert hub.receive(member, JoinRequest("HOST"), 0.0) == [Send((member,), JoinResponse(JoinAnswer.LOBBY_FULL))]
+    assert hub.receive(member, JoinRequest("HOST"), 0.0) == [Deliver((member,), JoinResponse(JoinAnswer.LOBBY_FULL))]
     assert len(hub.rooms) == 2
     # A room ending frees a slot.
     first_host = next(iter(hub.rooms.values())).host
@@ -165,9 +166,9 @@ def test_second_join_is_a_strike_with_a_resync():
     host, code = host_room(hub)
     member = join(hub, code)
     out = hub.receive(member, JoinRequest(code), 0.0)
-    assert out == [Send((member,), ReadyResponse(ReadyAnswer.UPDATE, (0,) * 6))]
+    assert out == [Deliver((member,), ReadyResponse(ReadyAnswer.UPDATE, (0,) * 6))]
     out = hub.receive(host, JoinRequest("HOST"), 0.0)
-    assert out == [Send((host,), ReadyResponse(ReadyAnswer.UPDATE, (0,) * 6))]
+    assert out == [Deliver((host,), ReadyResponse(ReadyAnswer.UPDATE, (0,) * 6))]
     assert len(hub.rooms) == 1
 
 
@@ -188,7 +189,7 @@ def test_resync_in_a_game_is_the_latest_game():
     latest = got(out, host)[0]
     for member, packet in [(p1, Spin(3)), (host, Spin(3)), (p2, CardAnswer(1, -1)), (host, StartGame()),
                            (p2, ReadyRequest("P2", 2)), (p1, JoinRequest(code))]:
-        assert hub.receive(member, packet, 0.0) == [Send((member,), latest)]
+        assert hub.receive(member, packet, 0.0) == [Deliver((member,), latest)]
 
 
 def test_resync_for_a_rejoiner_is_the_avatars():
@@ -197,9 +198,9 @@ def test_resync_for_a_rejoiner_is_the_avatars():
     hub.disconnect(p2, 0.0, "drop")
     rejoiner = hub.connect(0.0)
     out = hub.receive(rejoiner, JoinRequest(code), 0.0)
-    assert out == [Send((rejoiner,), JoinResponse(JoinAnswer.PLAYER)),
-                   Send((rejoiner,), ReadyResponse(ReadyAnswer.UPDATE, (1, 2, 0, 0, 0, 0)))]
-    assert hub.receive(rejoiner, Spin(3), 0.0) == [Send((rejoiner,), ReadyResponse(ReadyAnswer.UPDATE, (1, 2, 0, 0, 0, 0)))]
+    assert out == [Deliver((rejoiner,), JoinResponse(JoinAnswer.PLAYER)),
+                   Deliver((rejoiner,), ReadyResponse(ReadyAnswer.UPDATE, (1, 2, 0, 0, 0, 0)))]
+    assert hub.receive(rejoiner, Spin(3), 0.0) == [Deliver((rejoiner,), ReadyResponse(ReadyAnswer.UPDATE, (1, 2, 0, 0, 0, 0)))]
     out = hub.receive(rejoiner, ReadyRequest("p2", 2), 0.0)
     assert [type(p) for p in got(out, rejoiner)] == [ReadyResponse, GameUpdate]
 
@@ -216,7 +217,7 @@ def test_strikes_close_only_the_sender():
             break
     assert p2 in closed(outputs)
     # The leave is seen by the rest of the room.
-    assert Send((host, p1), ReadyResponse(ReadyAnswer.UPDATE, (3, 0, 0, 0, 0, 0))) in outputs
+    assert Deliver((host, p1), ReadyResponse(ReadyAnswer.UPDATE, (3, 0, 0, 0, 0, 0))) in outputs
     assert hub.receive(p2, StartGame(), 20.0) == []  # detached
     assert hub.disconnect(p2, 20.0, "closed") == []
     assert hub.room_of(p1).code == code
@@ -238,7 +239,7 @@ def test_strikes_older_than_the_window_are_forgotten():
     for now in [0.0] * 9 + [60.0] * 9:
         out = hub.receive(member, StartGame(), now)
         assert member not in closed(out)
-        assert out == [Send((member,), ReadyResponse(ReadyAnswer.UPDATE, (3, 0, 0, 0, 0, 0)))]
+        assert out == [Deliver((member,), ReadyResponse(ReadyAnswer.UPDATE, (3, 0, 0, 0, 0, 0)))]
 
 
 def test_redy_refusals_are_not_strikes():
@@ -259,7 +260,7 @@ def test_flood_bucket_allows_the_burst_then_closes():
     for _ in range(49):
         assert member not in closed(hub.receive(member, ReadyRequest("", 1), 0.0))  # answered 2, no strike
     out = hub.receive(member, ReadyRequest("", 1), 0.0)
-    assert out[-1] == Close(member, "packet flood") and got(out, member) == []
+    assert out[-1] == CloseMember(member, "packet flood") and got(out, member) == []
     assert code in hub.rooms and hub.room_of(host).code == code
 
 
@@ -280,7 +281,7 @@ def test_flood_closes_before_join_too():
     member = hub.connect(0.0)
     for _ in range(3):
         hub.receive(member, JoinRequest("ZZZZ"), 0.0)
-    assert hub.receive(member, JoinRequest("ZZZZ"), 0.0) == [Close(member, "packet flood")]
+    assert hub.receive(member, JoinRequest("ZZZZ"), 0.0) == [CloseMember(member, "packet flood")]
     assert hub.connection_count == 0
 
 
@@ -291,7 +292,7 @@ def test_join_timeout_closes_a_silent_connection():
     member = hub.connect(5.0)
     assert hub.next_deadline() == 15.0
     assert hub.tick(14.9) == []
-    assert hub.tick(15.0) == [Close(member, "no JOIN in time")]
+    assert hub.tick(15.0) == [CloseMember(member, "no JOIN in time")]
     assert hub.connection_count == 0
 
 
@@ -307,7 +308,7 @@ def test_join_timeout_counts_again_from_a_refused_join():
     member = hub.connect(0.0)
     hub.receive(member, JoinRequest("ZZZZ"), 5.0)
     assert hub.tick(10.0) == []  # the refusal gave it a fresh window
-    assert hub.tick(15.0) == [Close(member, "no JOIN in time")]
+    assert hub.tick(15.0) == [CloseMember(member, "no JOIN in time")]
 
 
 def test_turn_timeout_through_the_hub():
@@ -334,7 +335,7 @@ def test_host_leaving_ends_the_room():
     host, code = host_room(hub)
     p1 = join(hub, code, "Maya", 3)
     out = hub.disconnect(host, 1.0, "closed")
-    assert out == [Send((p1,), Reset()), Close(p1, "the host left")]
+    assert out == [Deliver((p1,), Reset()), CloseMember(p1, "the host left")]
     assert code not in hub.rooms and hub.connection_count == 0
     # A closed member's later disconnect is ignored.
     assert hub.disconnect(p1, 2.0, "closed") == []
@@ -429,9 +430,9 @@ class HubMachine(RuleBasedStateMachine):
         outputs = call()
         after = self.membership()
         for out in outputs:
-            assert isinstance(out, (Send, Close, GameFinished)), out
-            if isinstance(out, Send):
-                assert out.to, "a Send to nobody"
+            assert isinstance(out, (Deliver, CloseMember, StoreGame)), out
+            if isinstance(out, Deliver):
+                assert out.to, "a Deliver to nobody"
                 assert len(set(out.to)) == len(out.to), f"duplicate recipients {out.to}"
                 for member in out.to:
                     assert member not in self.gone, f"{out.packet} sent to closed member {member}"
@@ -442,7 +443,7 @@ class HubMachine(RuleBasedStateMachine):
                     assert common, f"{out.packet} crosses rooms: {out.to} {rooms}"
                 if isinstance(out.packet, FinalResults):
                     self.finals += 1
-            elif isinstance(out, Close):
+            elif isinstance(out, CloseMember):
                 assert out.member in connected and out.member not in self.gone, f"double close {out}"
                 self.gone.add(out.member)
         for member in list(self.open):

@@ -31,7 +31,9 @@ from lgmp.wire.packets import (
     Spin,
     StartGame,
 )
-from lgmp.rooms.room import Close, GameFinished, Phase, Room, Send
+from lgmp.rooms.events import CloseMember, Deliver, StoreGame
+from lgmp.rooms.room import Phase
+from tests.effects import Room
 from lgmp.game.rules import (
     BOARD,
     BRAND_CRISIS_DECK,
@@ -81,8 +83,8 @@ def started(n: int, **kw) -> Room:
     return room
 
 
-def sends(outputs) -> list[Send]:
-    return [o for o in outputs if isinstance(o, Send)]
+def sends(outputs) -> list[Deliver]:
+    return [o for o in outputs if isinstance(o, Deliver)]
 
 
 def got(outputs, member: int) -> list:
@@ -90,11 +92,11 @@ def got(outputs, member: int) -> list:
     return [o.packet for o in sends(outputs) if member in o.to]
 
 
-def games(outputs) -> list[Send]:
+def games(outputs) -> list[Deliver]:
     return [o for o in sends(outputs) if isinstance(o.packet, GameUpdate)]
 
 
-def cards(outputs) -> list[Send]:
+def cards(outputs) -> list[Deliver]:
     return [o for o in sends(outputs) if isinstance(o.packet, CardDealt)]
 
 
@@ -194,7 +196,7 @@ def test_join_seats_in_the_lowest_free_seat_and_sends_the_avatars_to_the_joiner_
     room = seated(2)
     answer, out = room.add_player(m(3), 1.0)
     assert answer is JoinAnswer.PLAYER
-    assert out == [Send((m(3),), ReadyResponse(ReadyAnswer.UPDATE, (3, 1, 0, 0, 0, 0)))]
+    assert out == [Deliver((m(3),), ReadyResponse(ReadyAnswer.UPDATE, (3, 1, 0, 0, 0, 0)))]
     assert room.seat_of(m(3)).number == 3
     # Seat 1 leaves: the next joiner gets seat 1 back (lowest free), not seat 4.
     room.remove(m(1), 2.0, "bye")
@@ -227,8 +229,8 @@ def test_accepted_redy_answers_the_sender_and_updates_every_other_member():
     room.add_player(m(2), 0.0)
     out = room.handle(m(2), ReadyRequest("Jonas", 1), 1.0)
     assert out == [
-        Send((m(2),), ReadyResponse(ReadyAnswer.ACCEPTED, (3, 1, 0, 0, 0, 0))),
-        Send((HOST, m(1)), ReadyResponse(ReadyAnswer.UPDATE, (3, 1, 0, 0, 0, 0))),
+        Deliver((m(2),), ReadyResponse(ReadyAnswer.ACCEPTED, (3, 1, 0, 0, 0, 0))),
+        Deliver((HOST, m(1)), ReadyResponse(ReadyAnswer.UPDATE, (3, 1, 0, 0, 0, 0))),
     ]
 
 
@@ -281,7 +283,7 @@ def test_redy_answers(name, avatar, answer):
         assert room.seat_of(m(2)).ready
     else:
         # A refused REDY changes nothing and tells nobody else.
-        assert out == [Send((m(2),), ReadyResponse(answer, before))]
+        assert out == [Deliver((m(2),), ReadyResponse(answer, before))]
         assert room.avatars() == before and not room.seat_of(m(2)).ready
 
 
@@ -300,8 +302,8 @@ def test_re_redy_changes_name_and_avatar_and_frees_the_old_ones():
     assert out[0].packet.response == ReadyAnswer.ACCEPTED
     out = room.handle(m(2), ReadyRequest("Jo", 5), 2.0)
     assert out == [
-        Send((m(2),), ReadyResponse(ReadyAnswer.ACCEPTED, (3, 5, 0, 0, 0, 0))),
-        Send((HOST, m(1)), ReadyResponse(ReadyAnswer.UPDATE, (3, 5, 0, 0, 0, 0))),
+        Deliver((m(2),), ReadyResponse(ReadyAnswer.ACCEPTED, (3, 5, 0, 0, 0, 0))),
+        Deliver((HOST, m(1)), ReadyResponse(ReadyAnswer.UPDATE, (3, 5, 0, 0, 0, 0))),
     ]
     assert room.seat_of(m(2)).name == "Jo"
     # Avatar 1 and the name Jonas are free again.
@@ -326,7 +328,7 @@ def test_join_request_through_handle_is_not_allowed():
 def test_player_leaving_the_lobby_frees_seat_name_and_avatar():
     room = seated(3)
     out = room.remove(m(2), 1.0, "closed")
-    assert out == [Send((HOST, m(1), m(3)), ReadyResponse(ReadyAnswer.UPDATE, (3, 0, 2, 0, 0, 0)))]
+    assert out == [Deliver((HOST, m(1), m(3)), ReadyResponse(ReadyAnswer.UPDATE, (3, 0, 2, 0, 0, 0)))]
     assert 2 not in room.seats
     room.add_player(50, 2.0)
     assert room.handle(50, ReadyRequest("Jonas", 1), 2.0)[0].packet.response == ReadyAnswer.ACCEPTED
@@ -334,8 +336,8 @@ def test_player_leaving_the_lobby_frees_seat_name_and_avatar():
 
 def test_lobby_resync_is_the_avatars():
     room = seated(2)
-    assert room.resync(HOST) == [Send((HOST,), ReadyResponse(ReadyAnswer.UPDATE, (3, 1, 0, 0, 0, 0)))]
-    assert room.resync(m(1)) == [Send((m(1),), ReadyResponse(ReadyAnswer.UPDATE, (3, 1, 0, 0, 0, 0)))]
+    assert room.resync(HOST) == [Deliver((HOST,), ReadyResponse(ReadyAnswer.UPDATE, (3, 1, 0, 0, 0, 0)))]
+    assert room.resync(m(1)) == [Deliver((m(1),), ReadyResponse(ReadyAnswer.UPDATE, (3, 1, 0, 0, 0, 0)))]
 
 
 # --------------------------------------------------------------------------- STRT
@@ -356,7 +358,7 @@ def test_strt_refused_until_every_seated_player_is_ready():
     room.handle(m(3), ReadyRequest("Ana", 2), 0.0)
     out = room.handle(HOST, StartGame(), 0.0)
     assert room.phase is Phase.GAME
-    assert out == [Send((HOST, m(1), m(2), m(3)), GameUpdate(1, 0, (3,) + (0,) * 55))]
+    assert out == [Deliver((HOST, m(1), m(2), m(3)), GameUpdate(1, 0, (3,) + (0,) * 55))]
 
 
 @pytest.mark.parametrize("seat", [1, 2])
@@ -377,7 +379,7 @@ def test_start_game_turn_is_the_lowest_occupied_seat():
     room = seated(3)
     room.remove(m(1), 0.0, "left")
     out = room.handle(HOST, StartGame(), 0.0)
-    assert out == [Send((HOST, m(2), m(3)), GameUpdate(2, 0, (2,) + (0,) * 55))]
+    assert out == [Deliver((HOST, m(2), m(3)), GameUpdate(2, 0, (2,) + (0,) * 55))]
 
 
 @pytest.mark.parametrize("packet", [Spin(3), CardAnswer(1, -1), CareerChoice(1, "Creative Director", 132)])
@@ -394,7 +396,7 @@ def test_plain_landing_is_one_game_with_the_turn_already_passed():
     out = room.handle(m(1), Spin(2), 1.0)
     occupancy = [0] * 56
     occupancy[0] = occupancy[2] = 1
-    assert out == [Send((HOST, m(1), m(2)), GameUpdate(2, K.PLAIN, tuple(occupancy)))]
+    assert out == [Deliver((HOST, m(1), m(2)), GameUpdate(2, K.PLAIN, tuple(occupancy)))]
 
 
 def test_lone_player_keeps_the_turn():
@@ -481,7 +483,7 @@ def test_group_cards_go_to_every_player_and_wait_for_every_seat(kind):
     out = room.handle(m(2), answer_for(kind, number), 1.0)
     [game] = games(out)
     assert game.packet.turn == 3 and game.packet.space == 0
-    assert out == [Send((HOST, m(1), m(2), m(3)), game.packet)]
+    assert out == [Deliver((HOST, m(1), m(2), m(3)), game.packet)]
 
 
 def test_every_event_is_exactly_one_game_and_consecutive_games_differ():
@@ -583,7 +585,7 @@ def test_resync_in_a_game_is_the_latest_game_to_that_member_only():
     out = room.handle(m(1), Spin(4), 1.0)
     latest = games(out)[0].packet
     for member in (HOST, m(1), m(2)):
-        assert room.resync(member) == [Send((member,), latest)]
+        assert room.resync(member) == [Deliver((member,), latest)]
 
 
 def test_host_and_out_of_turn_packets_change_nothing():
@@ -636,8 +638,8 @@ def test_finl_then_rset_then_back_to_the_lobby_with_everything_kept():
         careers=("Creative Director", "System Architect", "Brand/Product Manager", "", "", ""),
         salaries=(132, 105, 132, 0, 0, 0),
     )
-    assert sends(out)[:2] == [Send(members, final), Send(members, Reset())]
-    [finished] = [o for o in out if isinstance(o, GameFinished)]
+    assert sends(out)[:2] == [Deliver(members, final), Deliver(members, Reset())]
+    [finished] = [o for o in out if isinstance(o, StoreGame)]
     assert finished.room == "ABCD"
     assert {p.seat: p.place for p in finished.record.players} == {1: 2, 2: 3, 3: 1}
     assert room.phase is Phase.LOBBY and room.game is None
@@ -645,11 +647,11 @@ def test_finl_then_rset_then_back_to_the_lobby_with_everything_kept():
     assert [room.seats[n].name for n in (1, 2, 3)] == ["Maya", "Jonas", "Ana"]
     assert all(room.seats[n].ready for n in (1, 2, 3))
     # Everyone gets the lobby snapshot after the RSET (PROTOCOL.md 9).
-    assert sends(out)[-1] == Send(members, ReadyResponse(ReadyAnswer.UPDATE, (3, 1, 2, 0, 0, 0)))
-    assert not any(isinstance(o, Close) for o in out)
+    assert sends(out)[-1] == Deliver(members, ReadyResponse(ReadyAnswer.UPDATE, (3, 1, 2, 0, 0, 0)))
+    assert not any(isinstance(o, CloseMember) for o in out)
     # Ready for a new STRT at once.
     out = room.handle(HOST, StartGame(), 5.0)
-    assert out == [Send(members, GameUpdate(1, 0, (3,) + (0,) * 55))]
+    assert out == [Deliver(members, GameUpdate(1, 0, (3,) + (0,) * 55))]
 
 
 def test_six_players_places_careers_and_salaries():
@@ -688,7 +690,7 @@ def test_career_may_be_chosen_before_the_others_finish():
 def test_host_leaving_resets_and_closes_everyone_else():
     room = seated(2)
     out = room.remove(HOST, 1.0, "gone")
-    assert out == [Send((m(1), m(2)), Reset()), Close(m(1), "the host left"), Close(m(2), "the host left")]
+    assert out == [Deliver((m(1), m(2)), Reset()), CloseMember(m(1), "the host left"), CloseMember(m(2), "the host left")]
     assert room.closed
 
 
@@ -697,8 +699,8 @@ def test_close_includes_rejoiners():
     room.remove(m(2), 1.0, "drop")
     room.add_player(50, 2.0)
     out = room.close("shutdown")
-    assert out[0] == Send((HOST, m(1), 50), Reset())
-    assert {o.member for o in out if isinstance(o, Close)} == {HOST, m(1), 50}
+    assert out[0] == Deliver((HOST, m(1), 50), Reset())
+    assert {o.member for o in out if isinstance(o, CloseMember)} == {HOST, m(1), 50}
 
 
 def test_leave_mid_game_keeps_the_seat_and_rejoin_reclaims_it():
@@ -708,19 +710,19 @@ def test_leave_mid_game_keeps_the_seat_and_rejoin_reclaims_it():
     assert room.seats[2].member is None and room.avatars() == (3, 1, 0, 0, 0, 0)
     answer, out = room.add_player(50, 2.0)
     assert answer is JoinAnswer.PLAYER
-    assert out == [Send((50,), ReadyResponse(ReadyAnswer.UPDATE, (3, 1, 0, 0, 0, 0)))]
+    assert out == [Deliver((50,), ReadyResponse(ReadyAnswer.UPDATE, (3, 1, 0, 0, 0, 0)))]
     # A rejoiner gets no GAME until it reclaims the seat, and may not play.
     assert 50 not in room.members()
     with pytest.raises(RuleError):
         room.handle(50, Spin(3), 2.0)
-    assert room.resync(50) == [Send((50,), ReadyResponse(ReadyAnswer.UPDATE, (3, 1, 0, 0, 0, 0)))]
+    assert room.resync(50) == [Deliver((50,), ReadyResponse(ReadyAnswer.UPDATE, (3, 1, 0, 0, 0, 0)))]
     # Wrong name or wrong avatar: 5.
     assert room.handle(50, ReadyRequest("Maya", 3), 2.0)[0].packet.response == ReadyAnswer.ALREADY_TAKEN
     assert room.handle(50, ReadyRequest("Jonas", 2), 2.0)[0].packet.response == ReadyAnswer.ALREADY_TAKEN
     out = room.handle(50, ReadyRequest("jOnAs", 1), 3.0)
     assert out == [
-        Send((50,), ReadyResponse(ReadyAnswer.ACCEPTED, (3, 1, 0, 0, 0, 0))),
-        Send((50,), room._last_game),
+        Deliver((50,), ReadyResponse(ReadyAnswer.ACCEPTED, (3, 1, 0, 0, 0, 0))),
+        Deliver((50,), room.last_game),
     ]
     assert room.seat_of(50).number == 2 and 50 in room.members()
     out = room.handle(50, Spin(2), 3.0)
@@ -734,7 +736,7 @@ def test_rejoin_resends_the_card_the_seat_owes():
     room.remove(m(2), 1.0, "drop")
     room.add_player(50, 2.0)
     out = room.handle(50, ReadyRequest("Jonas", 1), 2.0)
-    assert [o.packet for o in out][1:] == [room._last_game, card]
+    assert [o.packet for o in out][1:] == [room.last_game, card]
 
 
 def test_seated_player_redy_during_the_game_is_not_allowed():
@@ -755,7 +757,7 @@ def test_every_player_leaving_mid_game_ends_the_room_without_finl():
     room = started(2)
     room.remove(m(1), 1.0, "drop")
     out = room.remove(m(2), 1.0, "drop")
-    assert out == [Send((HOST,), Reset()), Close(HOST, "every player left")]
+    assert out == [Deliver((HOST,), Reset()), CloseMember(HOST, "every player left")]
     assert room.closed
 
 
@@ -795,7 +797,7 @@ def test_rejoiner_who_never_reclaims_is_reset_and_closed_at_the_end():
             outputs = room.handle(m(1), Spin(plain_step(game.positions[1])), now)
         else:
             outputs = room.tick(now)
-    assert Send((50,), Reset()) in outputs and any(isinstance(o, Close) and o.member == 50 for o in outputs)
+    assert Deliver((50,), Reset()) in outputs and any(isinstance(o, CloseMember) and o.member == 50 for o in outputs)
     assert got(outputs, 50) == [Reset()]  # no FINL: it never reclaimed a seat
 
 
@@ -852,8 +854,8 @@ def test_lobby_idle_closes_the_room():
     assert room.next_deadline() == 150.0
     assert room.tick(149.0) == []
     out = room.tick(150.0)
-    assert out[0] == Send((HOST, m(1), m(2)), Reset())
-    assert {o.member for o in out if isinstance(o, Close)} == {HOST, m(1), m(2)}
+    assert out[0] == Deliver((HOST, m(1), m(2)), Reset())
+    assert {o.member for o in out if isinstance(o, CloseMember)} == {HOST, m(1), m(2)}
     assert room.closed and room.tick(1e9) == [] and room.next_deadline() is None
 
 

@@ -22,7 +22,8 @@ import trio
 from lgmp.clients.client import LGMPClient
 from lgmp.limits import Limits
 from lgmp.wire.packets import ReadyAnswer, ReadyRequest, ReadyResponse, Reset
-from lgmp.rooms.room import GameFinished, Room, Send
+from lgmp.rooms.events import Deliver, StoreGame
+from lgmp.rooms.room import Room
 from lgmp.server.shell import STORE_WAIT, LGMPServer, _Peer
 from tests.conftest import TEST_LIMITS, drain_updates, recv, until_closed, update
 
@@ -61,9 +62,9 @@ async def wait_until(condition, timeout: float = 30.0) -> None:
             await trio.sleep(0.01)
 
 
-def finished_game(room: str = "ROOM") -> GameFinished:
+def finished_game(room: str = "ROOM") -> StoreGame:
     """A stand-in for a finished game: the server only reads ``record.duration``."""
-    return GameFinished(room, 1, SimpleNamespace(duration=1.0))
+    return StoreGame(room, 1, SimpleNamespace(duration=1.0))
 
 
 async def connected_peer(server: LGMPServer) -> tuple[LGMPClient, _Peer]:
@@ -109,7 +110,7 @@ async def test_a_peer_that_leaves_while_its_flusher_waits_at_a_barrier_does_not_
         try:  # (inside: the store's thread is shielded, so serving's exit waits for it)
                 client, peer = await connected_peer(server)
                 # A batch with a finished game: the barrier, then the bytes it holds.
-                server._carry_out([Send((peer.member,), Reset()), finished_game()])
+                server._carry_out([Deliver((peer.member,), Reset()), finished_game()])
                 assert isinstance(peer.backlog[0], trio.Event) and len(peer.backlog) == 2
                 await client.aclose()
                 # _run_peer gives the held backlog its bounded flush, then stops the
@@ -141,7 +142,7 @@ async def test_shutdown_while_a_slow_store_holds_a_barrier_does_not_crash():
     async with serving(limits=TEST_LIMITS, seed=1, on_game_finished=slow_store) as server:
         try:  # (inside: the store's thread is shielded, so serving's exit waits for it)
                 client, peer = await connected_peer(server)
-                server._carry_out([Send((peer.member,), Reset()), finished_game()])
+                server._carry_out([Deliver((peer.member,), Reset()), finished_game()])
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(release_later)
                     await server.shutdown()
@@ -167,8 +168,8 @@ async def test_two_games_finished_in_one_batch_hold_bytes_until_both_are_committ
             a, peer_a = await connected_peer(server)
             b, peer_b = await connected_peer(server)
             server._carry_out([
-                Send((peer_a.member,), Reset()), finished_game("AAAA"),
-                Send((peer_b.member,), Reset()), finished_game("BBBB"),
+                Deliver((peer_a.member,), Reset()), finished_game("AAAA"),
+                Deliver((peer_b.member,), Reset()), finished_game("BBBB"),
             ])
 
             async def release_later():
@@ -297,7 +298,7 @@ async def test_a_stuck_store_holds_the_bytes_only_for_store_wait(autojump_clock)
                 client, peer = await connected_peer(server)
                 bystander, other_peer = await connected_peer(server)
                 t0 = trio.current_time()
-                server._carry_out([Send((peer.member,), Reset()), finished_game(), Send((other_peer.member,), Reset())])
+                server._carry_out([Deliver((peer.member,), Reset()), finished_game(), Deliver((other_peer.member,), Reset())])
                 # Every recipient of the batch is held (the barrier is per batch, not per room).
                 assert await recv(client, STORE_WAIT + 5) == Reset()
                 assert trio.current_time() - t0 == pytest.approx(STORE_WAIT, abs=0.5)
@@ -353,7 +354,7 @@ async def test_shutdown_with_a_game_being_stored_commits_it_and_closes_everyone(
 
     async with serving(limits=TEST_LIMITS, seed=1, on_game_finished=store) as server:
         client, peer = await connected_peer(server)
-        server._carry_out([Send((peer.member,), Reset()), finished_game()])
+        server._carry_out([Deliver((peer.member,), Reset()), finished_game()])
         await server.shutdown()
         assert stored == ["ROOM"]
         assert await until_closed(client) == [Reset()]

@@ -527,6 +527,12 @@ class Game:
             return outcome
         raise NothingOwed(f"seat {seat} owes nothing now")
 
+    def auto_answer(self, seat: int) -> tuple[int, int]:
+        """The (action, value) that ``auto_play`` would answer ``seat``'s card with."""
+        if self.owes(seat) is not Duty.ANSWER:
+            raise NothingOwed(f"seat {seat} owes no card answer now")
+        return self._auto_answer(self._pending)
+
     # ----------------------------------------------------------------- results
 
     def results(self) -> tuple[PlayerResult, ...]:

@@ -4,10 +4,10 @@ Theory of operation
 -------------------
 The trio shell (``lgmp.server.shell``) tells the hub four things, each with ``now``:
 a connection opened (``connect``), a decoded packet arrived (``receive``), a
-connection ended (``disconnect``), time passed (``tick``). Each call returns the
-outputs of ``lgmp.rooms.room`` -- ``Send``, ``Close``, ``GameFinished`` -- for the
-shell to carry out. The hub never reads a clock or a socket, so every limit is
-testable by passing ``now``.
+connection ended (``disconnect``), time passed (``tick``). Each call returns a
+list of events (``lgmp.rooms.events``): effects for the shell to carry out and
+room facts for views to watch. The hub never reads a clock or a socket, so
+every limit is testable by passing ``now``.
 
 What the hub owns (rooms own the rest):
 * **JOIN**: ``"HOST"`` creates a room with a fresh code (answer 3 at the room
@@ -15,8 +15,8 @@ What the hub owns (rooms own the rest):
   and handed to the room. A connection that has not joined must send JOIN
   within ``join_timeout`` (counted again after each refused JOIN).
 * **Strikes**: a well-formed packet that is not allowed now (the room or engine
-  raised ``RuleError``) is ignored, the sender is resynced, and it counts a
-  strike; more than ``max_strikes`` inside ``strike_window`` closes it.
+  raised ``RuleError``) is ignored (a ``PacketIgnored`` event), the sender is
+  resynced, and it counts a strike; more than ``max_strikes`` inside ``strike_window`` closes it.
 * **Flood control**: a token bucket per connection (``packet_burst`` deep,
   refilled at ``packet_rate``/s); an empty bucket closes the connection.
 * **Timers**: a heap of (deadline, key). Entries are never removed, only found
@@ -24,8 +24,8 @@ What the hub owns (rooms own the rest):
   a new entry is pushed only when it is earlier than what is already scheduled,
   so the heap stays about one entry per room.
 
-A ``Close`` from the hub has already detached the connection (its room was told
-with ``remove``); a later ``disconnect`` for it is ignored.
+A ``CloseMember`` from the hub has already detached the connection (its room was
+told with ``remove``); a later ``disconnect`` for it is ignored.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ from ..wire.errors import RuleError
 from ..limits import Limits
 from .names import new_room_code, normalize_room_code
 from ..wire.packets import HOST_ROOM, ClientPacket, JoinAnswer, JoinRequest, JoinResponse
-from .room import Close, MemberId, Output, Room, Send
+from .events import CloseMember, Deliver, Event, MemberId, PacketIgnored, RoomOpened
+from .room import Room
 
 log = logging.getLogger("lgmp.rooms.hub")
 
@@ -96,7 +97,7 @@ class Hub:
         self._schedule(("conn", member), now + self.limits.join_timeout)
         return member
 
-    def receive(self, member: MemberId, packet: ClientPacket, now: float) -> list[Output]:
+    def receive(self, member: MemberId, packet: ClientPacket, now: float) -> list[Event]:
         conn = self._connections.get(member)
         if conn is None:
             return []  # already closed by us; bytes were still in flight
@@ -116,7 +117,7 @@ class Hub:
             return self._strike(conn, now, str(exc), room)
         return self._after_room(room, outputs)
 
-    def disconnect(self, member: MemberId, now: float, reason: str) -> list[Output]:
+    def disconnect(self, member: MemberId, now: float, reason: str) -> list[Event]:
         """The connection ended (peer closed, bad bytes, write failed...)."""
         conn = self._connections.pop(member, None)
         if conn is None:
@@ -126,9 +127,9 @@ class Hub:
             return []
         return self._after_room(room, room.remove(member, now, reason))
 
-    def tick(self, now: float) -> list[Output]:
+    def tick(self, now: float) -> list[Event]:
         """Fire every deadline that is due at ``now``."""
-        outputs: list[Output] = []
+        outputs: list[Event] = []
         while self._timers and self._timers[0][0] <= now:
             when, _, kind, key = heapq.heappop(self._timers)
             if self._scheduled.get((kind, key)) == when:
@@ -154,19 +155,19 @@ class Hub:
     def next_deadline(self) -> float | None:
         return self._timers[0][0] if self._timers else None
 
-    def shutdown(self, reason: str = "the server is shutting down") -> list[Output]:
+    def shutdown(self, reason: str = "the server is shutting down") -> list[Event]:
         """RSET to every member of every room, then close every connection."""
-        outputs: list[Output] = []
+        outputs: list[Event] = []
         for room in list(self.rooms.values()):
             outputs += room.close(reason)
-        outputs += [Close(m, reason) for m, c in self._connections.items() if c.room is None]
+        outputs += [CloseMember(m, reason) for m, c in self._connections.items() if c.room is None]
         self.rooms.clear()
         self._connections.clear()
         return outputs
 
     # --- helpers -----------------------------------------------------------------------
 
-    def _join(self, conn: _Connection, packet: JoinRequest, now: float) -> list[Output]:
+    def _join(self, conn: _Connection, packet: JoinRequest, now: float) -> list[Event]:
         code = normalize_room_code(packet.room)
         if code == HOST_ROOM:
             if len(self.rooms) >= self.limits.max_rooms:
@@ -176,7 +177,7 @@ class Hub:
             self.rooms[code] = room
             conn.room = code
             log.info("[%s host] room created", code)
-            outputs: list[Output] = [Send((conn.id,), JoinResponse(JoinAnswer.HOST, code))]
+            outputs: list[Event] = [RoomOpened(code, conn.id, now), Deliver((conn.id,), JoinResponse(JoinAnswer.HOST, code))]
             return self._after_room(room, outputs)
         room = self.rooms.get(code)
         if room is None:
@@ -185,13 +186,13 @@ class Hub:
         if answer is not JoinAnswer.PLAYER:
             return self._refuse_join(conn, now, answer)
         conn.room = code
-        return self._after_room(room, [Send((conn.id,), JoinResponse(answer)), *outputs])
+        return self._after_room(room, [Deliver((conn.id,), JoinResponse(answer)), *outputs])
 
-    def _refuse_join(self, conn: _Connection, now: float, answer: JoinAnswer) -> list[Output]:
+    def _refuse_join(self, conn: _Connection, now: float, answer: JoinAnswer) -> list[Event]:
         # A person may mistype a code: give them a fresh JOIN window to try again.
         conn.join_deadline = now + self.limits.join_timeout
         self._schedule(("conn", conn.id), conn.join_deadline)
-        return [Send((conn.id,), JoinResponse(answer))]
+        return [Deliver((conn.id,), JoinResponse(answer))]
 
     def _take_token(self, conn: _Connection, now: float) -> bool:
         limits = self.limits
@@ -202,7 +203,7 @@ class Hub:
         conn.tokens -= 1
         return True
 
-    def _strike(self, conn: _Connection, now: float, reason: str, room: Room | None = None) -> list[Output]:
+    def _strike(self, conn: _Connection, now: float, reason: str, room: Room | None = None) -> list[Event]:
         strikes = conn.strikes
         if strikes is None:
             strikes = conn.strikes = deque()
@@ -211,20 +212,21 @@ class Hub:
             strikes.popleft()
         where = room.describe(conn.id) if room else "not joined"
         log.info("[%s] ignored: %s (strike %d)", where, reason, len(strikes))
+        ignored = PacketIgnored(conn.id, room.code if room else None, reason, len(strikes))
         if len(strikes) >= self.limits.max_strikes:
-            return self._drop(conn, now, f"too many ignored packets (last: {reason})")
-        return room.resync(conn.id) if room else []
+            return [ignored, *self._drop(conn, now, f"too many ignored packets (last: {reason})")]
+        return [ignored, *room.resync(conn.id)] if room else [ignored]
 
-    def _drop(self, conn: _Connection, now: float, reason: str) -> list[Output]:
+    def _drop(self, conn: _Connection, now: float, reason: str) -> list[Event]:
         """Close a connection on the hub's own initiative."""
         log.info("[%s] closing connection: %s", self.describe(conn.id), reason)
         outputs = self.disconnect(conn.id, now, reason)
-        return [*outputs, Close(conn.id, reason)]
+        return [*outputs, CloseMember(conn.id, reason)]
 
-    def _after_room(self, room: Room, outputs: list[Output]) -> list[Output]:
+    def _after_room(self, room: Room, outputs: list[Event]) -> list[Event]:
         """Book-keeping after a room acted: detach closed members, drop ended rooms, timers."""
         for out in outputs:
-            if isinstance(out, Close):
+            if isinstance(out, CloseMember):
                 conn = self._connections.pop(out.member, None)
                 if conn is not None:
                     conn.room = None

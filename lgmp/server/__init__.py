@@ -1,1 +1,1 @@
-
+"""The server: a sans-IO connection per socket (``connection``) and the trio shell (``shell``)."""

@@ -1,39 +1,44 @@
-"""The trio shell around the hub: accept, read, write, timers. Nothing else.
+"""The trio shell: accept, read, write, timers, the store thread. Nothing else.
 
-Each connection has one task, its reader (bytes -> ``Decoder`` -> hub). Packets
-are written straight to the (non-blocking) socket; only when its kernel buffer
-is full do they wait in a bounded backlog, drained by a flusher task that exists
-only while the backlog does. A packet for many members is encoded once.
-Bad framing closes only that connection; an exception while handling one
-connection's packet is logged and closes only that connection. One timer task
-sleeps until the hub's next deadline (or until something earlier is scheduled)
-and calls ``hub.tick``.
+Every decision is made elsewhere: what bytes mean and when a connection must
+close, in its sans-IO ``Connection``; what happens in the game, in the pure
+``Hub``. This module moves bytes and time between them and the operating
+system:
 
-Limits enforced here, at the socket: max connections, a started packet must
-complete in ``packet_timeout``, and the outgoing queue (``send_queue``) -- a
-client that stops reading is closed rather than allowed to slow its room.
+* one task per connection reads the socket into its ``Connection`` and hands
+  the packets to the hub (``_serve_connection``);
+* the hub's events are carried out in order (``_carry_out``): packets are
+  encoded once per broadcast and queued on each recipient's connection, then
+  written straight to the non-blocking socket, one write per peer per batch; a
+  flusher task exists only while a peer's kernel buffer is full or its bytes
+  wait behind a commit hold;
+* connections that ended on their own side (EOF, bad bytes, a full send queue,
+  a failed write) are told to the hub as inputs after the batch, never from
+  inside it (``_run``);
+* one timer task sleeps until the hub's next deadline;
+* one store task hands finished games to a worker thread, one at a time, and
+  releases the commit hold that keeps their FINL back.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import trio
 
-from ..wire.codec import Decoder, encode
-from ..wire.errors import RemoteProtocolError
-from ..rooms.hub import Hub
 from ..limits import Limits
-from ..wire.packets import Direction
-from ..rooms.room import Close, GameFinished, MemberId, Output, Send
+from ..rooms.events import CloseMember, Deliver, Event, StoreGame
+from ..rooms.hub import Hub
+from ..wire.codec import encode
+from .connection import Connection
 
-log = logging.getLogger("lgmp.server.shell")
+log = logging.getLogger("lgmp.server")
 
 READ_SIZE = 65536  # one read's worth; the decoder frames it all at once
 # FINL waits for its game's results to be committed (so a crash right after a
@@ -42,24 +47,26 @@ STORE_WAIT = 10.0
 # After we decide to close a connection, its queued packets (an RSET, say) get
 # this long to drain; a peer that does not read them is not waited for longer.
 FLUSH_TIMEOUT = 2.0
+# Accept errors that mean "out of descriptors or memory for now": back off and
+# go on serving, as trio's serve_listeners does. Anything else is a real error.
+_CAPACITY_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+_ACCEPT_BACKOFF = 0.1  # seconds: long enough for a closing socket to free its descriptor
+
+OnGameFinished = Callable[[StoreGame, float, float], object]
 
 
-@dataclass(eq=False, slots=True)
 class _Peer:
-    member: MemberId
-    stream: trio.SocketStream
-    fd: int
-    address: str
-    # What the socket has not taken yet, in order: (bytes, packet count) pairs,
-    # and commit barriers (trio.Event) that hold the bytes behind them until a
-    # game is stored. Empty almost always. (An empty deque is ~600 bytes; a list 56.)
-    backlog: list = field(default_factory=list)
-    queued: int = 0  # packets in the backlog: always the sum of its pairs' counts
-    flushed: trio.Event | None = None  # while a flusher task runs: set when it is done
-    flush_scope: trio.CancelScope | None = None  # the running flusher's, to stop it
-    cancel: trio.CancelScope = field(default_factory=trio.CancelScope)  # the reader's
-    closing: str | None = None  # why we are closing it, once we are
-    gone: bool = False  # the socket is being closed: nothing may touch it any more
+    """A connection's socket-side half: what the shell needs to move its bytes."""
+
+    __slots__ = ("conn", "stream", "fd", "reader", "flusher", "wake")
+
+    def __init__(self, conn: Connection, stream: trio.SocketStream):
+        self.conn = conn
+        self.stream = stream
+        self.fd = stream.socket.fileno()
+        self.reader = trio.CancelScope()  # cancelled to stop reading once the connection closes
+        self.flusher: trio.Event | None = None  # while a flusher task runs: set when it ends
+        self.wake: trio.Event | None = None  # set when a hold is released under a waiting flusher
 
 
 class LGMPServer:
@@ -71,23 +78,21 @@ class LGMPServer:
         limits: Limits | None = None,
         seed: int | None = None,
         server_spins: bool = False,
-        on_game_finished: Callable[[GameFinished, float, float], object] | None = None,
+        on_game_finished: OnGameFinished | None = None,
     ):
         self.limits = limits or Limits()
         self.hub = Hub(limits=self.limits, seed=seed, server_spins=server_spins)
-        self._peers: dict[MemberId, _Peer] = {}
+        self._peers: dict[int, _Peer] = {}
+        self._lost: list[_Peer] = []  # ended on their own side; the hub is told after the batch
         self._timers_changed = trio.Event()
         self._timer_wakes_at = math.inf  # when the timer task will next look at the hub
-        # Disconnects decided while a batch of outputs is being written wait until
-        # it is written, so no peer sees a later packet before an earlier one.
-        self._batch_depth = 0
-        self._deferred_disconnects: list[tuple[MemberId, str]] = []
         self._on_game_finished = on_game_finished
-        self._finished_send, self._finished_receive = trio.open_memory_channel(math.inf)
+        self._holds = 0  # commit-hold tokens handed out
+        self._store_send, self._store_receive = trio.open_memory_channel(math.inf)
         self.port: int | None = None
         self.listeners: list[trio.SocketListener] = []
         self._nursery: trio.Nursery | None = None
-        self._closed = trio.Event()
+        self._store_done = trio.Event()
 
     @property
     def open_connections(self) -> int:
@@ -113,15 +118,15 @@ class LGMPServer:
         log.info("shutting down: %d connections, %d rooms", len(self._peers), len(self.hub.rooms))
         for listener in self.listeners:
             await listener.aclose()
-        self._carry_out(self.hub.shutdown())
+        self._run(self.hub.shutdown())
         with trio.move_on_after(self.limits.shutdown_grace):
             while self._peers:
                 await trio.sleep(0.01)
         for peer in list(self._peers.values()):
-            peer.cancel.cancel()
-        self._finished_send.close()
+            peer.reader.cancel()
+        self._store_send.close()
         with trio.move_on_after(self.limits.shutdown_grace + 5):
-            await self._closed.wait()
+            await self._store_done.wait()
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 
@@ -133,293 +138,260 @@ class LGMPServer:
                 stream = await listener.accept()
             except (trio.ClosedResourceError, trio.BrokenResourceError):
                 return
-            except OSError as exc:  # EMFILE and friends: back off, keep serving
-                log.warning("accept failed: %s", exc)
-                await trio.sleep(0.1)
+            except OSError as exc:
+                if exc.errno not in _CAPACITY_ERRORS:
+                    raise
+                log.warning("accept failed: %s; retrying in %g s", exc, _ACCEPT_BACKOFF)
+                await trio.sleep(_ACCEPT_BACKOFF)
                 continue
             if len(self._peers) >= self.limits.max_connections:
                 log.warning("refusing a connection: at max_connections=%d", self.limits.max_connections)
                 await stream.aclose()
                 continue
-            self._nursery.start_soon(self._run_peer, stream)
+            self._nursery.start_soon(self._serve_connection, stream)
 
-    async def _run_peer(self, stream: trio.SocketStream) -> None:
-        member = self.hub.connect(trio.current_time())
-        self._poke_timer()
+    async def _serve_connection(self, stream: trio.SocketStream) -> None:
         try:
             address = "%s:%d" % stream.socket.getpeername()[:2]
         except OSError:
             address = "?"
-        peer = _Peer(member, stream, stream.socket.fileno(), address)
-        self._peers[member] = peer
+        member = self.hub.connect(trio.current_time())
+        conn = Connection(member, limits=self.limits, peer=address)
+        peer = self._peers[member] = _Peer(conn, stream)
+        self._poke_timer()
         log.debug("[conn %d %s] connected", member, address)
-        reason = "closed by the server"  # stays so when we cancelled the reader ourselves
         try:
-            with peer.cancel:
+            with peer.reader:
                 try:
-                    reason = await self._read_loop(peer)
+                    await self._read(peer)
                 except Exception:  # a bug while handling this connection: it alone pays
                     log.exception("[conn %d %s] handler error", member, self.hub.describe(member))
-                    reason = "internal error"
-            self._close_peer(peer, reason)  # no-op if we closed it ourselves
+                    self._lose(peer, "internal error")
+            if conn.closing is None:  # the reader was cancelled: the server is going away
+                self._lose(peer, "closed by the server")
+            self._run([])  # tell the hub, if it does not know yet
             await self._final_flush(peer)
         finally:
             self._peers.pop(member, None)
-            peer.gone = True
-            if peer.flush_scope is not None:
-                peer.flush_scope.cancel()
             with trio.CancelScope(shield=True), trio.move_on_after(1):
-                if peer.flushed is not None:
-                    await peer.flushed.wait()  # the flusher lets go of the socket first
+                if peer.flusher is not None:
+                    await peer.flusher.wait()  # the flusher lets go of the socket first
                 await stream.aclose()
-            log.info("[conn %d %s] closed: %s", member, address, peer.closing)
+            log.info("[conn %d %s] closed: %s", member, address, conn.closing)
+
+    async def _read(self, peer: _Peer) -> None:
+        conn, stream, hub, member = peer.conn, peer.stream, self.hub, peer.conn.member
+        while conn.closing is None:
+            deadline = conn.next_deadline()
+            try:
+                if deadline is None:
+                    # No cancel scope between packets: an idle connection would
+                    # hold one (~0.8 KB) for nothing.
+                    data = await stream.receive_some(READ_SIZE)
+                else:
+                    data = None
+                    with trio.move_on_at(deadline):
+                        data = await stream.receive_some(READ_SIZE)
+                    if data is None:
+                        conn.handle_timer(trio.current_time())
+                        self._note_lost(peer)
+                        continue
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                self._lose(peer, f"read failed: {exc.__class__.__name__}")
+                return
+            now = trio.current_time()
+            conn.receive_data(data, now)
+            while (packet := conn.next_packet()) is not None:
+                self._run(hub.receive(member, packet, now))
+            self._note_lost(peer)
+        self._run([])
 
     async def _final_flush(self, peer: _Peer) -> None:
         """Write what was queued before the close (an RSET; a FINL behind its commit), bounded."""
-        if not peer.backlog:
+        conn = peer.conn
+        if not conn.pending:
             return
-        held = any(isinstance(item, trio.Event) for item in peer.backlog)
-        with trio.move_on_after(FLUSH_TIMEOUT + (STORE_WAIT if held else 0)):
-            if peer.flushed is None:
+        with trio.move_on_after(FLUSH_TIMEOUT + (STORE_WAIT if conn.held else 0)):
+            if peer.flusher is None:
                 self._start_flusher(peer)
-            await peer.flushed.wait()
+            await peer.flusher.wait()
 
-    async def _read_loop(self, peer: _Peer) -> str:
-        decoder = Decoder(Direction.CLIENT_TO_SERVER)
-        stream, member = peer.stream, peer.member
-        # A started packet must complete within packet_timeout of its first byte
-        # (slowloris): the clock does not restart while the same packet trickles in.
-        partial_at, partial_since = -1, 0.0  # stream offset of the partial packet, and when it began
-        while peer.closing is None:
-            try:
-                if not decoder.buffered:
-                    # No cancel scope while between packets: an idle connection
-                    # would hold one (~0.8 KB) for nothing.
-                    data = await stream.receive_some(READ_SIZE)
-                else:
-                    if decoder.offset != partial_at:
-                        partial_at, partial_since = decoder.offset, trio.current_time()
-                    data = None
-                    with trio.move_on_at(partial_since + self.limits.packet_timeout):
-                        data = await stream.receive_some(READ_SIZE)
-                    if data is None:
-                        return f"packet not completed within {self.limits.packet_timeout:g} s"
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                return f"read failed: {exc.__class__.__name__}"
-            if not data:
-                return "peer closed" if not decoder.buffered else "peer closed inside a packet"
-            try:
-                packets = decoder.feed(data)
-                error = None
-            except RemoteProtocolError as exc:
-                packets, error = exc.packets, exc
-            for packet in packets:
-                if peer.closing is not None:
-                    break
-                self._carry_out(self.hub.receive(member, packet, trio.current_time()))
-            if error is not None:
-                return f"bad bytes: {error}"
-        return peer.closing
+    def _lose(self, peer: _Peer, reason: str) -> None:
+        peer.conn.abort(reason)
+        self._note_lost(peer)
 
-    def _write(self, peer: _Peer, data: bytes, packets: int) -> None:
-        """Write ``data`` (``packets`` packets) now if nothing waits before it and the
-        socket takes it; else queue it for the flusher."""
-        if not peer.backlog:
+    def _note_lost(self, peer: _Peer) -> None:
+        if peer.conn.lost and peer not in self._lost:
+            self._lost.append(peer)
+
+    # --- carrying out the hub's events ----------------------------------------------
+
+    def _run(self, events: list[Event]) -> None:
+        """Carry out ``events``, then tell the hub of every connection that ended on
+        its own side meanwhile (which may bring more events), until none is left."""
+        self._carry_out(events)
+        while self._lost:
+            peer = self._lost.pop(0)
+            peer.reader.cancel()  # its reader stops; it flushes and closes
             try:
-                sent = os.write(peer.fd, data)  # the socket is non-blocking
-            except BlockingIOError:
-                sent = 0
-            except OSError as exc:
-                self._close_peer(peer, f"write failed: {exc.__class__.__name__}", flush=False)
-                return
-            if sent == len(data):
-                return
-            data = data[sent:]
-        peer.queued += packets
-        if peer.queued > self.limits.send_queue:
-            # It stopped reading: close it rather than let it slow the room.
-            log.info("[conn %d %s] send queue full", peer.member, self.hub.describe(peer.member))
-            self._close_peer(peer, f"send queue full ({self.limits.send_queue} packets)", flush=False)
+                events = self.hub.disconnect(peer.conn.member, trio.current_time(), peer.conn.closing)
+            except Exception:  # a bug in a room's leave handling: log it, keep serving
+                log.exception("[conn %d] handling the disconnect failed", peer.conn.member)
+                continue
+            self._carry_out(events)
+        self._poke_timer()
+
+    def _carry_out(self, events: list[Event]) -> None:
+        # What each peer is sent in this batch is queued first and written with
+        # one system call (a GAME and its CARD, FINL and RSET...): writes are
+        # most of the server's CPU time under load.
+        touched: dict[_Peer, None] = {}
+        peers = self._peers
+        for event in events:
+            kind = type(event)
+            if kind is Deliver:
+                data = encode(event.packet)  # once, for every recipient
+                for member in event.to:
+                    peer = peers.get(member)
+                    if peer is not None and peer.conn.closing is None:
+                        peer.conn.send(data)
+                        touched[peer] = None
+            elif kind is CloseMember:
+                peer = peers.get(event.member)
+                if peer is not None and peer.conn.closing is None:
+                    peer.conn.close(event.reason)
+                    peer.reader.cancel()  # the reader ends, flushes what is queued (bounded) and closes
+                    touched[peer] = None
+            elif kind is StoreGame:
+                self._store(event)
+        for peer in touched:
+            self._write(peer)
+
+    def _write(self, peer: _Peer) -> None:
+        """Write what the connection has ready, straight to the non-blocking socket;
+        leave the rest to a flusher task."""
+        conn = peer.conn
+        if conn.lost:
+            self._note_lost(peer)
             return
-        peer.backlog.append((data, packets))
-        if peer.flushed is None:
-            self._start_flusher(peer)
-
-    def _hold(self, peer: _Peer, barrier: trio.Event) -> None:
-        """Hold everything sent to ``peer`` after this point until ``barrier`` is set."""
-        peer.backlog.append(barrier)
-        if peer.flushed is None:
+        if peer.flusher is not None:
+            return  # it writes what is queued, in order
+        if not conn.wants_write:  # nothing, or only what waits behind a hold
+            if conn.pending:
+                self._start_flusher(peer)
+            return
+        data = conn.data_to_send()
+        try:
+            sent = os.write(peer.fd, data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            conn.send_failed(exc.__class__.__name__)
+            self._note_lost(peer)
+            return
+        conn.bytes_sent(sent)
+        if conn.pending:
             self._start_flusher(peer)
 
     def _start_flusher(self, peer: _Peer) -> None:
-        peer.flushed = trio.Event()
+        peer.flusher = trio.Event()
         self._nursery.start_soon(self._flush, peer)
 
     async def _flush(self, peer: _Peer) -> None:
+        """Write the connection's queue as the socket takes it, waiting at commit holds."""
+        conn = peer.conn
         try:
-            with trio.CancelScope() as scope:
-                peer.flush_scope = scope
-                await self._drain(peer)
-        except Exception:  # a bug here must cost this connection only, never the server
-            log.exception("[conn %d %s] flushing failed", peer.member, self.hub.describe(peer.member))
-            peer.backlog.clear()
-            peer.queued = 0
-        finally:
-            peer.flush_scope = None
-            flushed, peer.flushed = peer.flushed, None
-            flushed.set()
-
-    async def _drain(self, peer: _Peer) -> None:
-        """Write the backlog as the socket takes it, waiting at commit barriers."""
-        backlog = peer.backlog
-        try:
-            while backlog and not peer.gone:
-                head = backlog[0]
-                if isinstance(head, trio.Event):  # a commit barrier: see _commit_barriers
-                    with trio.move_on_after(STORE_WAIT):
-                        await head.wait()
-                    if backlog and backlog[0] is head:
-                        del backlog[0]
+            while conn.pending:
+                if conn.held:
+                    peer.wake = trio.Event()
+                    await peer.wake.wait()
                     continue
                 await trio.lowlevel.wait_writable(peer.stream.socket)
-                if peer.gone:
-                    return
-                chunk, packets = [], 0  # every pair up to the next barrier, in one write
-                while backlog and not isinstance(backlog[0], trio.Event):
-                    data, count = backlog.pop(0)
-                    chunk.append(data)
-                    packets += count
-                data = b"".join(chunk)
+                data = conn.data_to_send()
                 try:
                     sent = os.write(peer.fd, data)
                 except BlockingIOError:
                     sent = 0
-                if sent < len(data):
-                    backlog.insert(0, (data[sent:], packets))  # they count until fully written
-                else:
-                    peer.queued -= packets
+                conn.bytes_sent(sent)
         except (OSError, ValueError, trio.ClosedResourceError) as exc:
-            backlog.clear()
-            peer.queued = 0
-            self._close_peer(peer, f"write failed: {exc.__class__.__name__}", flush=False)
-
-    def _close_peer(self, peer: _Peer, reason: str, *, flush: bool = True) -> None:
-        """Close ``peer`` on our side: tell the hub, flush its backlog (bounded), close the socket."""
-        if peer.closing is not None:
-            return
-        self._begin_close(peer, reason, flush=flush)
-        if self._batch_depth:
-            self._deferred_disconnects.append((peer.member, reason))
-        else:
-            self._disconnect(peer.member, reason)
-
-    def _disconnect(self, member: MemberId, reason: str) -> None:
-        try:
-            outputs = self.hub.disconnect(member, trio.current_time(), reason)
-        except Exception:  # a bug in a room's leave handling: log it, keep serving
-            log.exception("[conn %d] handling the disconnect failed", member)
-            return
-        self._carry_out(outputs)
-
-    @staticmethod
-    def _begin_close(peer: _Peer, reason: str, *, flush: bool = True) -> None:
-        peer.closing = reason
-        if not flush:
-            peer.backlog.clear()
-            peer.queued = 0
-        peer.cancel.cancel()  # the reader ends, flushes the backlog (bounded) and closes
-
-    # --- carrying out the hub's outputs ---------------------------------------------
-
-    def _carry_out(self, outputs: list[Output]) -> None:
-        self._batch_depth += 1
-        try:
-            self._carry_out_batch(outputs)
+            conn.send_failed(exc.__class__.__name__)
+            self._note_lost(peer)
+            self._run([])
+        except Exception:  # a bug here must cost this connection only, never the server
+            log.exception("[conn %d %s] flushing failed", conn.member, self.hub.describe(conn.member))
+            conn.send_failed("internal error")
+            self._note_lost(peer)
+            self._run([])
         finally:
-            self._batch_depth -= 1
-        while self._deferred_disconnects and not self._batch_depth:
-            self._disconnect(*self._deferred_disconnects.pop(0))
-        self._poke_timer()
+            flusher, peer.flusher, peer.wake = peer.flusher, None, None
+            flusher.set()
 
-    def _carry_out_batch(self, outputs: list[Output]) -> None:
-        # What each peer is sent in this batch is gathered first and written with
-        # one system call (a GAME and its CARD, FINL and RSET...): writes are most
-        # of the server's CPU time under load.
-        outbox: dict[_Peer, list[bytes]] = {}
-        barriers = self._commit_barriers(outputs)  # queued ahead of this batch's bytes
-        for out in outputs:
-            if isinstance(out, Send):
-                data = encode(out.packet)  # once, for every recipient
-                for member in out.to:
-                    peer = self._peers.get(member)
-                    if peer is not None and peer.closing is None:
-                        items = outbox.get(peer)
-                        if items is None:
-                            outbox[peer] = [data]
-                        else:
-                            items.append(data)
-            elif isinstance(out, Close):
-                peer = self._peers.get(out.member)
-                if peer is not None and peer.closing is None:
-                    self._send_out(peer, outbox.pop(peer, ()))  # what came before the close goes first
-                    if peer.closing is None:
-                        self._begin_close(peer, out.reason)
-            elif isinstance(out, GameFinished):
-                self._store(out, barriers.get(out.room))
-        for peer, items in outbox.items():
-            if peer.closing is None:
-                self._send_out(peer, items)
+    # --- finished games --------------------------------------------------------------
 
-    def _send_out(self, peer: _Peer, items: list[bytes] | tuple) -> None:
-        """Write a batch's packets for one peer as one chunk."""
-        if items:
-            self._write(peer, items[0] if len(items) == 1 else b"".join(items), len(items))
-
-    def _store(self, finished: GameFinished, barrier: trio.Event | None) -> None:
-        ended = time.time()
-        started = ended - finished.record.duration
+    def _store(self, game: StoreGame) -> None:
+        """Hold the room's later packets until ``game`` is stored, and queue it for the store."""
+        token = 0
+        if self._on_game_finished is not None:
+            self._holds += 1
+            token = self._holds
+            for member in game.hold:
+                peer = self._peers.get(member)
+                if peer is not None and peer.conn.closing is None:
+                    peer.conn.hold(token)
+        # The core's clock is trio's (monotonic); the results want the wall clock.
+        ended = time.time() - (trio.current_time() - game.record.ended_at)
+        started = ended - game.record.duration
         try:
-            self._finished_send.send_nowait((finished, started, ended, barrier))
+            self._store_send.send_nowait((game, started, ended, token))
         except trio.ClosedResourceError:  # shutting down: store it here and now
-            log.error("[%s] game finished during shutdown; storing it now", finished.room)
-            try:
+            log.error("[%s] game finished during shutdown; storing it now", game.room)
+            self._commit(game, started, ended)
+            self._release(game, token)
+            return
+        if token:
+            self._nursery.start_soon(self._release_late, game, token)
+
+    async def _release_late(self, game: StoreGame, token: int) -> None:
+        """A stuck disk must not hold a room forever: after STORE_WAIT the FINL goes anyway."""
+        await trio.sleep(STORE_WAIT)
+        if any(token in p.conn.holds for m in game.hold if (p := self._peers.get(m)) is not None):
+            log.error("[%s] storing the game took over %g s; its FINL goes out now", game.room, STORE_WAIT)
+            self._release(game, token)
+
+    def _commit(self, game: StoreGame, started: float, ended: float) -> None:
+        try:
+            if self._on_game_finished is not None:
+                self._on_game_finished(game, started, ended)
+        except Exception:
+            log.exception("[%s] storing the game's results failed", game.room)
+
+    def _release(self, game: StoreGame, token: int) -> None:
+        if not token:
+            return
+        for member in game.hold:
+            peer = self._peers.get(member)
+            if peer is not None:
+                peer.conn.release(token)
+                if peer.wake is not None:
+                    peer.wake.set()
+
+    async def _store_loop(self) -> None:
+        """Hands finished games to the store in a worker thread, one at a time, in order."""
+        try:
+            async for game, started, ended, token in self._store_receive:
                 if self._on_game_finished is not None:
-                    self._on_game_finished(finished, started, ended)
-            except Exception:
-                log.exception("[%s] storing the game's results failed", finished.room)
-            finally:
-                if barrier is not None:
-                    barrier.set()
+                    with trio.CancelScope(shield=True):
+                        await trio.to_thread.run_sync(self._commit, game, started, ended)
+                self._release(game, token)
+        finally:
+            self._store_done.set()
+
+    # --- timers ----------------------------------------------------------------------
 
     def _poke_timer(self) -> None:
         deadline = self.hub.next_deadline()
         if deadline is not None and deadline < self._timer_wakes_at:
             self._timers_changed.set()  # something is due earlier than the timer task thinks
-
-    def _commit_barriers(self, outputs: list[Output]) -> dict[str, trio.Event]:
-        """For each game finished in this batch, hold its room's packets until it is stored.
-
-        The FINL a client sees then always describes a committed game. Each of
-        the room's members gets its own game's barrier in its backlog, so what
-        follows waits for the store's worker thread; everyone else writes on.
-        """
-        if self._on_game_finished is None:
-            return {}
-        barriers: dict[str, trio.Event] = {}
-        for out in outputs:
-            if not isinstance(out, GameFinished):
-                continue
-            barrier = barriers[out.room] = trio.Event()
-            room = self.hub.rooms.get(out.room)
-            if room is not None:
-                members = room.members()
-            else:  # the room ended in the same batch: hold whoever this batch reaches
-                members = {m for o in outputs if isinstance(o, Send) for m in o.to}
-            for member in members:
-                peer = self._peers.get(member)
-                if peer is not None and peer.closing is None:
-                    self._hold(peer, barrier)
-        return barriers
 
     async def _timer_loop(self) -> None:
         while True:
@@ -431,26 +403,9 @@ class LGMPServer:
             now = trio.current_time()
             if deadline is not None and now >= deadline:
                 try:
-                    self._carry_out(self.hub.tick(now))
+                    self._run(self.hub.tick(now))
                 except Exception:  # a bug in a timer must not stop every other room's timers
                     log.exception("timer handling failed")
-
-    async def _store_loop(self) -> None:
-        """Hands finished games to the store in a worker thread, one at a time, in order."""
-        try:
-            async for finished, started, ended, barrier in self._finished_receive:
-                if self._on_game_finished is None:
-                    continue
-                try:
-                    with trio.CancelScope(shield=True):
-                        await trio.to_thread.run_sync(self._on_game_finished, finished, started, ended)
-                except Exception:
-                    log.exception("[%s] storing the game's results failed", finished.room)
-                finally:
-                    if barrier is not None:
-                        barrier.set()
-        finally:
-            self._closed.set()
 
 
 async def run_server(
@@ -460,7 +415,7 @@ async def run_server(
     limits: Limits,
     seed: int | None,
     server_spins: bool,
-    on_game_finished: Callable[[GameFinished, float, float], object] | None = None,
+    on_game_finished: OnGameFinished | None = None,
     ready: Callable[[int], object] | None = None,
 ) -> None:
     """Run until SIGINT/SIGTERM, then shut down gracefully."""

@@ -497,3 +497,44 @@ def decode_all(direction: Direction, data: bytes, *, compiled: bool = True) -> l
 def encode_all(packets: Iterable[Packet]) -> bytes:
     """The concatenated bytes of ``packets``."""
     return b"".join(encode(p) for p in packets)
+
+
+# Pull-style decoding (receive_data / next_packet), for now on top of ``feed``;
+# the codec rework makes it the decoder's own API.
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    packet: Packet
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class BadBytes:
+    reason: str
+    tag: str
+    offset: int
+
+    def error(self) -> RemoteProtocolError:
+        return RemoteProtocolError(self.reason, tag=self.tag, offset=self.offset)
+
+
+def _receive_data(self, data):
+    self._pending_q = getattr(self, "_pending_q", [])
+    if getattr(self, "_bad", None) is not None:
+        return
+    try:
+        self._pending_q += [Decoded(p, 0, 0) for p in self.feed(data)]
+    except RemoteProtocolError as exc:
+        self._pending_q += [Decoded(p, 0, 0) for p in exc.packets]
+        self._bad = BadBytes(exc.reason, exc.tag or "", exc.offset or 0)
+
+
+def _next_packet(self):
+    q = getattr(self, "_pending_q", [])
+    if q:
+        return q.pop(0)
+    return getattr(self, "_bad", None)
+
+
+Decoder.receive_data = _receive_data
+Decoder.next_packet = _next_packet

@@ -1,0 +1,205 @@
+"""One client connection, sans-IO: bytes in, packets out; bytes queued, bytes taken.
+
+Theory of operation
+-------------------
+In the manner of h11's ``Connection``, this object knows everything about one
+client's byte stream and nothing about sockets, tasks or clocks. The shell
+feeds it what the socket read (``receive_data(data, now)``, ``b""`` at EOF) and
+takes the packets those bytes completed one by one (``next_packet``); it queues what the core sends
+(``send``) and writes what ``data_to_send`` returns, reporting how much the
+socket took (``bytes_sent``). Time is passed in: ``next_deadline()`` tells when
+the connection next needs looking at and ``handle_timer(now)`` does it.
+
+What it owns:
+
+* **Framing**: a client-to-server ``Decoder``; bytes that are not LGMP end the
+  connection (without a length prefix there is no resynchronising). Packets
+  decoded before the bad bytes are still returned, in order.
+* **Packet timeout** (slowloris): a started packet must complete within
+  ``packet_timeout`` of its first byte; the clock does not restart while the
+  same packet trickles in.
+* **Send-queue bound**: more than ``send_queue`` unsent packets means the peer
+  stopped reading; the connection closes rather than let it slow its room.
+* **Commit hold**: ``hold(token)`` keeps everything queued after it until
+  ``release(token)`` -- a FINL waits there until its game is stored.
+
+A connection ends in one of two ways, and ``closing`` then holds the reason:
+
+* the core closed it (``close(reason)``): the core already knows, and what was
+  queued before (an RSET, say) is still flushed;
+* it ended on its own side -- EOF, bad bytes, a packet timeout, a write that
+  failed, a full send queue (``lost`` is then True): the shell must tell the
+  core (``Hub.disconnect``), once, after the batch it is carrying out.
+
+Nothing here calls back into anything: every change is a return value or an
+attribute the caller reads.
+"""
+
+from __future__ import annotations
+
+from ..limits import Limits
+from ..wire.codec import BadBytes, Decoder
+from ..wire.packets import ClientPacket, Direction
+
+
+class Connection:
+    __slots__ = (
+        "member", "peer", "closing", "lost", "_limits", "_decoder",
+        "_partial_at", "_partial_since", "_now", "_out", "_queued",
+    )
+
+    def __init__(self, member: int, *, limits: Limits, peer: str = "?"):
+        self.member = member
+        self.peer = peer  # the client's address, for log lines
+        self.closing: str | None = None  # why it is closing, once it is
+        self.lost = False  # it ended on its own side: the core has yet to be told
+        self._limits = limits
+        self._decoder = Decoder(Direction.CLIENT_TO_SERVER)
+        self._partial_at = -1  # stream offset of the partial packet the clock runs for
+        self._partial_since = 0.0
+        self._now = 0.0  # when the latest bytes arrived
+        # What the socket has not taken yet, in order: [bytes, packet count] pairs,
+        # and hold tokens (ints) that keep everything behind them until released.
+        self._out: list = []
+        self._queued = 0  # packets in _out: always the sum of its pairs' counts
+
+    # --- bytes in ----------------------------------------------------------------
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        """The next bytes read from the socket (``b""``: the peer closed).
+
+        Take the packets they complete with ``next_packet``.
+        """
+        if self.closing is not None:
+            return
+        decoder = self._decoder
+        if not data:
+            self._lose("peer closed" if not decoder.buffered else "peer closed inside a packet")
+            return
+        decoder.receive_data(data)
+        self._now = now
+
+    def next_packet(self) -> ClientPacket | None:
+        """The next whole packet received, or None when there is none (yet).
+
+        Bytes that are not LGMP set ``closing`` -- after every packet before them
+        has been taken, so the core sees those first.
+        """
+        if self.closing is not None:
+            return None
+        decoder = self._decoder
+        item = decoder.next_packet()
+        if item is None:
+            if decoder.buffered and decoder.offset != self._partial_at:
+                self._partial_at, self._partial_since = decoder.offset, self._now
+            return None
+        if type(item) is BadBytes:
+            self._lose(f"bad bytes: {item.error()}")
+            return None
+        return item.packet
+
+    def next_deadline(self) -> float | None:
+        """When ``handle_timer`` must next be called: the partial packet's deadline."""
+        if self.closing is None and self._decoder.buffered:
+            return self._partial_since + self._limits.packet_timeout
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        deadline = self.next_deadline()
+        if deadline is not None and now >= deadline:
+            self._lose(f"packet not completed within {self._limits.packet_timeout:g} s")
+
+    # --- bytes out ----------------------------------------------------------------
+
+    def send(self, data: bytes, packets: int = 1) -> None:
+        """Queue ``data``, which holds ``packets`` whole packets."""
+        if self.closing is not None:
+            return
+        self._queued += packets
+        if self._queued > self._limits.send_queue:
+            self._lose(f"send queue full ({self._limits.send_queue} packets)", flush=False)
+            return
+        self._out.append([data, packets])
+
+    def data_to_send(self) -> bytes:
+        """What may be written now: everything queued up to the first hold."""
+        out = self._out
+        if not out or not isinstance(out[0], list):
+            return b""
+        if len(out) == 1:
+            return out[0][0]
+        chunk = []
+        for item in out:
+            if not isinstance(item, list):
+                break
+            chunk.append(item[0])
+        return b"".join(chunk)
+
+    def bytes_sent(self, count: int) -> None:
+        """The socket took ``count`` bytes of what ``data_to_send`` returned."""
+        out = self._out
+        while count > 0:
+            item = out[0]
+            data = item[0]
+            if count >= len(data):
+                count -= len(data)
+                self._queued -= item[1]
+                del out[0]
+            else:  # a packet counts until it is fully written
+                item[0] = data[count:]
+                count = 0
+
+    def send_failed(self, reason: str) -> None:
+        """Writing to the socket failed: nothing more will be written."""
+        self._lose(f"write failed: {reason}", flush=False)
+
+    def abort(self, reason: str) -> None:
+        """The transport ended for a reason of its own (a read failed, a bug): close,
+        after flushing what is queued if the socket still takes it."""
+        self._lose(reason)
+
+    @property
+    def queued_packets(self) -> int:
+        return self._queued
+
+    @property
+    def wants_write(self) -> bool:
+        """Bytes are queued and nothing holds them."""
+        return bool(self._out) and isinstance(self._out[0], list)
+
+    @property
+    def pending(self) -> bool:
+        """Anything is queued, held or not."""
+        return bool(self._out)
+
+    @property
+    def holds(self) -> tuple[int, ...]:
+        """The hold tokens still in the queue."""
+        return tuple(item for item in self._out if not isinstance(item, list))
+
+    @property
+    def held(self) -> bool:
+        """Queued bytes wait behind a commit hold."""
+        return bool(self._out) and not isinstance(self._out[0], list)
+
+    def hold(self, token: int) -> None:
+        """Keep everything queued after this point until ``release(token)``."""
+        self._out.append(token)
+
+    def release(self, token: int) -> None:
+        self._out = [item for item in self._out if isinstance(item, list) or item != token]
+
+    # --- closing -------------------------------------------------------------------
+
+    def close(self, reason: str) -> None:
+        """The core closes this connection: flush what is queued, then close."""
+        if self.closing is None:
+            self.closing = reason
+
+    def _lose(self, reason: str, *, flush: bool = True) -> None:
+        if self.closing is None:
+            self.closing = reason
+            self.lost = True
+        if not flush:
+            self._out.clear()
+            self._queued = 0
