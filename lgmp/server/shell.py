@@ -93,6 +93,13 @@ class LGMPServer:
         self.listeners: list[trio.SocketListener] = []
         self._nursery: trio.Nursery | None = None
         self._store_done = trio.Event()
+        self._observers: list[Callable[[list[Event], float], object]] = []
+
+    def watch(self, observer: Callable[[list[Event], float], object]) -> None:
+        """Call ``observer(events, now)`` with every batch of the core's events, before
+        they are carried out. It runs inside the server's loop: it must be quick and
+        must not block (a slow consumer keeps its own bounded queue)."""
+        self._observers.append(observer)
 
     @property
     def open_connections(self) -> int:
@@ -242,6 +249,13 @@ class LGMPServer:
         self._poke_timer()
 
     def _carry_out(self, events: list[Event]) -> None:
+        if self._observers and events:
+            now = trio.current_time()
+            for observer in self._observers:
+                try:
+                    observer(events, now)
+                except Exception:  # a broken observer must not stop the game
+                    log.exception("an event observer failed")
         # What each peer is sent in this batch is queued first and written with
         # one system call (a GAME and its CARD, FINL and RSET...): writes are
         # most of the server's CPU time under load.
