@@ -20,6 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_quick_bench_runs_and_prints_figures(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "tools.bench", "--quick", "--no-plot", "--out", str(tmp_path)],

@@ -32,6 +32,7 @@ from lgmp.wire.packets import (
 )
 from lgmp.game.rules import SpaceKind
 from lgmp.server.shell import LGMPServer
+from tests.conftest import until_closed
 
 CARD_SPACES = {1, 2, 3, 4}
 
@@ -44,16 +45,6 @@ async def start_server(nursery: trio.Nursery, **limits) -> tuple[LGMPServer, int
 
 async def connect(port: int) -> LGMPClient:
     return await LGMPClient.connect("127.0.0.1", port)
-
-
-async def until_closed(client: LGMPClient) -> list:
-    """Every packet until the server closes the connection."""
-    seen = []
-    try:
-        while True:
-            seen.append(await client.receive())
-    except ConnectionClosed:
-        return seen
 
 
 async def seated(port: int, code: str, name: str, avatar: int) -> LGMPClient:
@@ -352,7 +343,7 @@ async def test_no_join_in_time_closes(nursery, autojump_clock):
     _, port = await start_server(nursery, join_timeout=10)
     silent = await connect(port)
     t0 = trio.current_time()
-    assert await until_closed(silent) == []
+    assert await until_closed(silent, timeout=11) == []  # join_timeout is 10 s (mock clock)
     assert trio.current_time() - t0 == pytest.approx(10, abs=0.5)
 
 
@@ -371,7 +362,7 @@ async def test_slowloris_packet_is_dropped_after_packet_timeout(nursery, autojum
     await client.host_room()
     await client.send_raw(b"RE")
     t0 = trio.current_time()
-    packets = await until_closed(client)
+    packets = await until_closed(client, timeout=11)
     assert trio.current_time() - t0 == pytest.approx(10, abs=0.5)
     assert packets == []
 
@@ -391,7 +382,7 @@ async def test_packet_timeout_counts_from_the_first_byte_not_the_last(nursery, a
             pass
 
     nursery.start_soon(trickle)
-    assert await until_closed(client) == []
+    assert await until_closed(client, timeout=11) == []
     assert trio.current_time() - t0 == pytest.approx(10, abs=0.5)
 
 
@@ -451,7 +442,7 @@ async def test_lobby_idle_closes_the_room(nursery, autojump_clock):
     code = await host.host_room()
     ann = await seated(port, code, "Ann", 1)
     t0 = trio.current_time()
-    assert (await until_closed(ann))[-1] == Reset()
+    assert (await until_closed(ann, timeout=1801))[-1] == Reset()
     assert trio.current_time() - t0 == pytest.approx(1800, abs=1)
     assert code not in server.hub.rooms
 

@@ -188,6 +188,7 @@ def test_room_atheris_driver(tmp_path):
 # --- the network fuzzer -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_net_fuzz_short_run():
     """About 10 s: a few dozen hostile sessions (every kind at least once) around control games."""
     config = net_fuzz.Config(sessions=40, seconds=5, concurrency=20, seed=1, settle_seconds=10)
