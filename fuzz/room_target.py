@@ -265,6 +265,7 @@ class RoomDriver:
         self.live: set[int] = set()
         self.strike_times: dict[int, deque[float]] = {}
         self.bucket: dict[int, tuple[float, float]] = {}
+        self.joins: dict[int, int] = {}  # JOINs each connection sent while in no room
         self.stats = Stats()
         self.refused: set[int] = set()  # connections whose JOIN was answered 3, 4 or 5
         self.last_event: dict[str, GameUpdate] = {}  # per room: the latest event GAME of the running game
@@ -279,6 +280,7 @@ class RoomDriver:
         self.members.append(member)
         self.live.add(member)
         self.bucket[member] = (float(self.limits.packet_burst), self.now)
+        self.joins[member] = 0
         self.strike_times[member] = deque()
         self.wire[member] = (bytearray(), bytearray())
         self.trace.append(f"connect -> {member}")
@@ -304,6 +306,9 @@ class RoomDriver:
         pre = self._pre()
         before = room_state(room) if room is not None else None
         why_ignored = spec_model.ignored(room, member, packet, server_spins=self.server_spins) if was_live else None
+        invited = was_live and spec_model.invited(room, member, packet, joins_before=self.joins.get(member, 0))
+        if was_live and room is None and isinstance(packet, JoinRequest):
+            self.joins[member] += 1
         answer = None
         if was_live and why_ignored is None:
             if isinstance(packet, JoinRequest):
@@ -320,7 +325,7 @@ class RoomDriver:
             return outputs
         self._check_outputs(outputs, pre, actor=member, request=packet)
         strikes = [(o.member, self.now, o.reason) for o in outputs if isinstance(o, PacketIgnored)]
-        self._check_packet_effect(member, packet, room, before, pre, outputs, strikes, why_ignored, answer)
+        self._check_packet_effect(member, packet, room, before, pre, outputs, strikes, why_ignored, answer, invited)
         self._check_hub()
         return outputs
 
@@ -592,23 +597,29 @@ class RoomDriver:
                 assert room.closed, "every player left but the room lives on"
                 assert [type(o) for o in outputs][:1] == [Deliver] and outputs[0].packet == Reset(), f"every player left: {outputs!r}"
 
-    def _check_packet_effect(self, member, packet, room, before, pre, outputs, strikes, why_ignored, answer) -> None:
+    def _check_packet_effect(self, member, packet, room, before, pre, outputs, strikes, why_ignored, answer, invited) -> None:
         """Flood control and strikes (10.1/10.2) against our own model; then the answer (5.1/5.2/10.5)."""
         limits = self.limits
         closes = {o.member: o.reason for o in outputs if isinstance(o, CloseMember)}
-        # Flood: a token bucket of packet_burst, refilled at packet_rate per second.
-        tokens, at = self.bucket[member]
-        tokens = min(limits.packet_burst, tokens + (self.now - at) * limits.packet_rate)
-        flooded = tokens < 1
-        self.bucket[member] = (tokens if flooded else tokens - 1, self.now)
+        # Flood: a token bucket of packet_burst, refilled at packet_rate per second, for
+        # the packets the protocol did not invite.
+        if not invited:
+            tokens, at = self.bucket[member]
+            tokens = min(limits.packet_burst, tokens + (self.now - at) * limits.packet_rate)
+            flooded = tokens < 1
+            self.bucket[member] = (tokens if flooded else tokens - 1, self.now)
+        else:
+            flooded = False
         assert flooded == (closes.get(member) == "packet flood"), \
-            f"flood model says {flooded}, hub closed with {closes.get(member)!r}"
+            f"flood model says {flooded} (invited: {invited}), hub closed with {closes.get(member)!r}"
         if flooded:
             assert not strikes
             return
         assert len(strikes) <= 1, f"one packet, several strikes: {strikes!r}"
-        assert bool(strikes) == (why_ignored is not None), \
-            f"{packet!r}: PROTOCOL.md says {'ignored: ' + why_ignored if why_ignored else 'not ignored'}, " \
+        # A refused JOIN, and a wrong guess at a vacant seat, are answered *and* struck.
+        refusal = why_ignored is None and spec_model.refusal_strikes(room, member, packet, answer)
+        assert bool(strikes) == (why_ignored is not None or refusal), \
+            f"{packet!r}: PROTOCOL.md says {'ignored: ' + why_ignored if why_ignored else 'a refusal and a strike' if refusal else 'not ignored'}, " \
             f"the hub {'struck it: ' + strikes[0][2] if strikes else 'did not strike it'}"
         if not strikes:
             assert not (closes.get(member) or "").startswith("too many ignored"), "closed for strikes without one"
@@ -631,6 +642,9 @@ class RoomDriver:
         assert [o.strikes for o in outputs if isinstance(o, PacketIgnored)] == [len(window)], \
             f"PacketIgnored must count strike {len(window)}: {outputs!r}"
         outputs = [o for o in outputs if not isinstance(o, PacketIgnored)]
+        if refusal:  # its answer, not a resync
+            self._check_answer(member, packet, room, before, pre, outputs, answer)
+            return
         if room is None:
             assert outputs == [], f"ignored before JOIN, yet: {outputs!r}"
             return
@@ -638,7 +652,7 @@ class RoomDriver:
         if room.phase is Phase.GAME and member not in room.rejoiners:
             expected = [Deliver((member,), room.last_game)]
         else:
-            expected = [Deliver((member,), ReadyResponse(ReadyAnswer.UPDATE, room.avatars()))]
+            expected = [Deliver((member,), ReadyResponse(ReadyAnswer.UPDATE, spec_model.avatars_for(room, member)))]
         assert outputs == expected, f"ignored packet answered by {outputs!r}, not the resync {expected!r}"
 
     def _check_answer(self, member, packet, room, before, pre, outputs, answer) -> None:
@@ -651,7 +665,7 @@ class RoomDriver:
                 assert joined.code not in pre, "a new room got a live room's code"
             elif answer is JoinAnswer.PLAYER:
                 assert joined is not None and joined.code == spec_model.ascii_upper(packet.room)
-                assert outputs[1:] == [Deliver((member,), ReadyResponse(ReadyAnswer.UPDATE, joined.avatars()))], outputs
+                assert outputs[1:] == [Deliver((member,), ReadyResponse(ReadyAnswer.UPDATE, spec_model.avatars_for(joined, member)))], outputs
                 if joined.phase is Phase.LOBBY:
                     free = [n for n in SEATS if n not in pre[joined.code].seats]
                     assert joined.seat_of(member).number == free[0], "not seated in the lowest free seat"
@@ -660,7 +674,7 @@ class RoomDriver:
             else:
                 assert joined is None and len(outputs) == 1
         elif isinstance(packet, ReadyRequest):
-            avatars = room.avatars()
+            avatars = spec_model.avatars_for(room, member)  # after the packet: a reclaimer sees them all
             assert outputs[:1] == [Deliver((member,), ReadyResponse(answer, avatars))], \
                 f"REDY {packet!r}: PROTOCOL.md 5.2 says {answer!r}, got {outputs[:1]!r}"
             if answer is not ReadyAnswer.ACCEPTED:

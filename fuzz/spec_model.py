@@ -98,6 +98,48 @@ def allowed_answers(card) -> tuple[int, tuple[int, ...]]:
     return 2, (int(card.field), 0)
 
 
+def avatars_for(room: Room, member: int) -> tuple[int, ...]:
+    """10.5: the avatar array ``member`` is shown: a rejoiner sees a vacant seat's avatar as 0."""
+    if room.phase is Phase.GAME and member in room.rejoiners:
+        return tuple(s.avatar if (s := room.seats.get(n)) is not None and s.member is not None else 0 for n in range(1, SEAT_COUNT + 1))
+    return tuple(room.seats[n].avatar if n in room.seats else 0 for n in range(1, SEAT_COUNT + 1))
+
+
+def invited(room: Room | None, member: int, packet: ClientPacket, *, joins_before: int) -> bool:
+    """10.1: a packet the protocol asked for, which flood control never counts: a
+    connection's first JOIN, the host's STRT once every seated player is ready, a
+    SPIN on the sender's turn with no card waiting, an answer to a card waiting for
+    the sender, a CRER once finished and before a career is chosen."""
+    if room is None:
+        return isinstance(packet, JoinRequest) and joins_before == 0
+    if room.phase is Phase.LOBBY:
+        return (isinstance(packet, StartGame) and member == room.host and bool(room.seats)
+                and all(s.ready for s in room.seats.values()))
+    seat = room.seat_of(member)
+    if seat is None:
+        return False
+    game = room.game
+    player = game._players[seat.number]
+    pending = game._pending
+    if isinstance(packet, Spin):
+        return pending is None and game.turn == seat.number and player.place is None
+    if isinstance(packet, CardAnswer):
+        return pending is not None and seat.number in pending.awaiting
+    if isinstance(packet, CareerChoice):
+        return player.place is not None and player.career is None
+    return False
+
+
+def refusal_strikes(room: Room | None, member: int, packet: ClientPacket, answer) -> bool:
+    """10.2: refusals that are answered *and* count a strike: every refused JOIN (3, 4,
+    5), and a rejoiner's REDY that matches no vacant seat (5)."""
+    if isinstance(packet, JoinRequest):
+        return answer not in (JoinAnswer.HOST, JoinAnswer.PLAYER)
+    if isinstance(packet, ReadyRequest) and room is not None and room.phase is Phase.GAME:
+        return answer is ReadyAnswer.ALREADY_TAKEN
+    return False
+
+
 def ignored(room: Room | None, member: int, packet: ClientPacket, *, server_spins: bool) -> str | None:
     """10.2: why ``packet`` from ``member`` is ignored (a strike), or None when it is not."""
     if room is None:

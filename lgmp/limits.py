@@ -23,7 +23,9 @@ class Limits:
 
     # Connections, not rooms, cost memory and file descriptors. The process may
     # hold 20,000 open files; leave room for the listener, logs and the database.
-    max_connections: int = field(default=19_500, metadata={"help": "open connections; more are refused at once"})
+    # Seated players come first: when full, a new connection takes the place of
+    # the oldest one that is in no room; only if every one is in a room is it refused.
+    max_connections: int = field(default=19_500, metadata={"help": "open connections; when full a new one evicts the oldest connection in no room, or is refused if every connection is in a room"})
 
     # A host can create rooms without players; cap them so room creation cannot
     # exhaust memory. 19,500 connections make at most ~2,800 full rooms.
@@ -42,10 +44,12 @@ class Limits:
     lobby_idle: float = field(default=1800.0, metadata={"help": "seconds a lobby may see no packet before the room is closed (0 = never)"})
 
     # Flood control, a token bucket per connection: a burst of this many packets,
-    # refilled at packet_rate per second. A real client sends a few packets per
-    # turn; anything above this is a bug or an attack, and is closed.
-    packet_burst: int = field(default=50, metadata={"help": "packets a connection may send in a burst (flood control)"})
-    packet_rate: float = field(default=20.0, metadata={"help": "packets per second a connection may sustain (flood control)"})
+    # refilled at packet_rate per second. Only packets the protocol did not invite
+    # count (a spin on your turn, an answer to your card, your career after
+    # finishing never do), so an honest client is never cut however fast it
+    # plays; what nobody asked for beyond this is a bug or an attack, and is closed.
+    packet_burst: int = field(default=50, metadata={"help": "uninvited packets a connection may send in a burst (flood control)"})
+    packet_rate: float = field(default=20.0, metadata={"help": "uninvited packets per second a connection may sustain (flood control)"})
 
     # Well-framed packets that are not allowed now are ignored with a resync and a
     # strike; this many strikes inside strike_window closes the connection. A
@@ -57,6 +61,49 @@ class Limits:
     # closed when its queue is full, so it never slows the rest of its room.
     # A whole game sends a player about 200 packets; 256 unsent means it is gone.
     send_queue: int = field(default=256, metadata={"help": "unsent packets queued for one client before it is closed as not reading"})
+
+    # --- per source address (one machine, or one NAT) --------------------------
+    # A connection's source is its client's IP address (behind a relay speaking the
+    # PROXY protocol, the client's real one). 0 turns any of these off: do that when
+    # every client arrives from one address you trust (a proxy without PROXY).
+
+    # One address must not take the server's connections from everyone else. A big
+    # party venue behind one NAT runs a dozen rooms of seven: 100 leaves room for
+    # that, and filling max_connections then takes 195 addresses, not one.
+    max_connections_per_source: int = field(default=100, metadata={"help": "open connections from one source address (0 = no limit)"})
+
+    # A phone is out of a room only between connecting and its JOIN, or while its
+    # player retypes a mistyped code. Sockets that never join are what an attacker
+    # keeps; a few per address are plenty for a room of phones arriving at once.
+    max_unjoined_per_source: int = field(default=16, metadata={"help": "connections from one source address that are in no room (0 = no limit)"})
+
+    # A venue may run a few host screens; more rooms than that from one address is
+    # a script taking the room limit (and its codes) from everyone else.
+    max_rooms_per_source: int = field(default=8, metadata={"help": "rooms hosted from one source address; more JOIN HOST is answered 3 (0 = no limit)"})
+
+    # A person mistypes a code a few times; a script tries codes by the thousand.
+    # Counted per address across connections, so reconnecting does not reset it:
+    # one address then needs hours, not seconds, to find a live room among
+    # 456,976 codes. Beyond it every JOIN with a code is answered 4 unlooked-up.
+    failed_joins_per_minute: int = field(default=20, metadata={"help": "refused JOINs with a code per source address per minute; beyond it JOINs are answered 4 (0 = no limit)"})
+
+    # A refused JOIN gives a fresh join_timeout to retype the code, but not
+    # forever: otherwise one 8-byte JOIN every few seconds holds a socket for good.
+    unjoined_lifetime: float = field(default=60.0, metadata={"help": "seconds a connection may stay in no room in all, refused JOINs included"})
+
+    # A room whose host screen nobody ever joins is a room taken from the room limit
+    # for nothing; two minutes is enough to read a code aloud and type it in.
+    empty_room_timeout: float = field(default=120.0, metadata={"help": "seconds a new room may wait for its first player before it is closed (0 = never)"})
+
+    # Name and avatar are all v1.0 has to prove who owned a vacant seat, and anyone
+    # with the code may guess. Wrong guesses are strikes; after this many in one
+    # game, only the seat's own address may reclaim it (PROTOCOL.md 10.5).
+    rejoin_guesses: int = field(default=20, metadata={"help": "wrong seat-reclaim guesses per room per game before only a seat's own address may reclaim it"})
+
+    # From an address other than its player's, a seat can be reclaimed only once it
+    # has been vacant this long: the player's own device, reconnecting, gets it
+    # back at once and first; a phone that changed network waits this long.
+    foreign_reclaim_delay: float = field(default=30.0, metadata={"help": "seconds a vacant seat waits before another address may reclaim it with its name and avatar"})
 
     # How long shutdown waits for queued RSETs to drain before closing anyway.
     shutdown_grace: float = field(default=2.0, metadata={"help": "seconds shutdown waits for RSETs to drain"})

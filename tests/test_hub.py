@@ -125,16 +125,23 @@ def test_join_code_is_case_insensitive_and_sends_the_avatars():
 
 
 @pytest.mark.parametrize("code", ["ZZZZ", "12ab", "AB C", "\udcc3\udca9AB", "HOS!"])
-def test_join_unknown_or_malformed_code_is_4_and_not_a_strike(code):
-    hub = Hub(seed=1, limits=Limits(max_strikes=1))
+def test_join_unknown_or_malformed_code_is_4_and_a_strike(code):
+    # A refused JOIN is answered, and (since codes can be enumerated) it is a strike.
+    hub = Hub(seed=1, limits=Limits(max_strikes=5))
     host_room(hub)
     member = hub.connect(0.0)
-    for _ in range(5):  # answered, not ignored: no strikes pile up
+    for _ in range(4):
         out = hub.receive(member, JoinRequest(code), 0.0)
         assert out == [Deliver((member,), JoinResponse(JoinAnswer.ROOM_NOT_FOUND))]
     assert hub.room_of(member) is None
-    # The connection is still usable.
-    assert got(hub.receive(member, JoinRequest("HOST"), 0.0), member)[0].response == JoinAnswer.HOST
+    # The connection is still usable...
+    other = hub.connect(0.0)
+    for _ in range(4):
+        hub.receive(other, JoinRequest(code), 0.0)
+    assert got(hub.receive(other, JoinRequest("HOST"), 0.0), other)[0].response == JoinAnswer.HOST
+    # ...until its fifth strike: answered, then closed.
+    out = hub.receive(member, JoinRequest(code), 0.0)
+    assert out[0] == Deliver((member,), JoinResponse(JoinAnswer.ROOM_NOT_FOUND)) and member in closed(out)
 
 
 def test_join_room_limit_is_3():
@@ -192,15 +199,16 @@ def test_resync_in_a_game_is_the_latest_game():
         assert hub.receive(member, packet, 0.0) == [Deliver((member,), latest)]
 
 
-def test_resync_for_a_rejoiner_is_the_avatars():
+def test_resync_for_a_rejoiner_is_the_avatars_with_the_vacant_seats_hidden():
     hub = Hub(seed=1)
     host, code, (p1, p2) = game_room(hub)
     hub.disconnect(p2, 0.0, "drop")
     rejoiner = hub.connect(0.0)
     out = hub.receive(rejoiner, JoinRequest(code), 0.0)
+    # Seat 2's avatar is half of what proves who may reclaim it: a rejoiner sees 0.
     assert out == [Deliver((rejoiner,), JoinResponse(JoinAnswer.PLAYER)),
-                   Deliver((rejoiner,), ReadyResponse(ReadyAnswer.UPDATE, (1, 2, 0, 0, 0, 0)))]
-    assert hub.receive(rejoiner, Spin(3), 0.0) == [Deliver((rejoiner,), ReadyResponse(ReadyAnswer.UPDATE, (1, 2, 0, 0, 0, 0)))]
+                   Deliver((rejoiner,), ReadyResponse(ReadyAnswer.UPDATE, (1, 0, 0, 0, 0, 0)))]
+    assert hub.receive(rejoiner, Spin(3), 0.0) == [Deliver((rejoiner,), ReadyResponse(ReadyAnswer.UPDATE, (1, 0, 0, 0, 0, 0)))]
     out = hub.receive(rejoiner, ReadyRequest("p2", 2), 0.0)
     assert [type(p) for p in got(out, rejoiner)] == [ReadyResponse, GameUpdate]
 
@@ -255,9 +263,9 @@ def test_redy_refusals_are_not_strikes():
 
 def test_flood_bucket_allows_the_burst_then_closes():
     hub = Hub(seed=1, limits=Limits(packet_burst=50, packet_rate=20.0))
-    host, code = host_room(hub)  # the JOIN took one token
-    member = join(hub, code)
-    for _ in range(49):
+    host, code = host_room(hub)
+    member = join(hub, code)  # a connection's first JOIN is invited: it took no token
+    for _ in range(50):
         assert member not in closed(hub.receive(member, ReadyRequest("", 1), 0.0))  # answered 2, no strike
     out = hub.receive(member, ReadyRequest("", 1), 0.0)
     assert out[-1] == CloseMember(member, "packet flood") and got(out, member) == []
@@ -268,7 +276,7 @@ def test_flood_bucket_refills_at_the_rate():
     hub = Hub(seed=1, limits=Limits(packet_burst=50, packet_rate=20.0))
     host, code = host_room(hub)
     member = join(hub, code)
-    for _ in range(49):
+    for _ in range(50):
         hub.receive(member, ReadyRequest("", 1), 0.0)
     # 20 packets/s: one more every 0.05 s, sustained.
     for i in range(1, 41):
@@ -279,7 +287,7 @@ def test_flood_bucket_refills_at_the_rate():
 def test_flood_closes_before_join_too():
     hub = Hub(seed=1, limits=Limits(packet_burst=3, packet_rate=1.0))
     member = hub.connect(0.0)
-    for _ in range(3):
+    for _ in range(4):  # the first JOIN is invited; the next three take the burst
         hub.receive(member, JoinRequest("ZZZZ"), 0.0)
     assert hub.receive(member, JoinRequest("ZZZZ"), 0.0) == [CloseMember(member, "packet flood")]
     assert hub.connection_count == 0

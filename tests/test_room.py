@@ -32,7 +32,7 @@ from lgmp.wire.packets import (
     StartGame,
 )
 from lgmp.rooms.events import CloseMember, Deliver, StoreGame
-from lgmp.rooms.room import Phase
+from lgmp.rooms.room import Phase, Refused
 from tests.effects import Room
 from lgmp.game.rules import (
     BOARD,
@@ -710,15 +710,18 @@ def test_leave_mid_game_keeps_the_seat_and_rejoin_reclaims_it():
     assert room.seats[2].member is None and room.avatars() == (3, 1, 0, 0, 0, 0)
     answer, out = room.add_player(50, 2.0)
     assert answer is JoinAnswer.PLAYER
-    assert out == [Deliver((50,), ReadyResponse(ReadyAnswer.UPDATE, (3, 1, 0, 0, 0, 0)))]
+    # The vacant seat's avatar is not shown to a rejoiner: it is half the proof.
+    assert out == [Deliver((50,), ReadyResponse(ReadyAnswer.UPDATE, (3, 0, 0, 0, 0, 0)))]
     # A rejoiner gets no GAME until it reclaims the seat, and may not play.
     assert 50 not in room.members()
     with pytest.raises(RuleError):
         room.handle(50, Spin(3), 2.0)
-    assert room.resync(50) == [Deliver((50,), ReadyResponse(ReadyAnswer.UPDATE, (3, 1, 0, 0, 0, 0)))]
-    # Wrong name or wrong avatar: 5.
-    assert room.handle(50, ReadyRequest("Maya", 3), 2.0)[0].packet.response == ReadyAnswer.ALREADY_TAKEN
-    assert room.handle(50, ReadyRequest("Jonas", 2), 2.0)[0].packet.response == ReadyAnswer.ALREADY_TAKEN
+    assert room.resync(50) == [Deliver((50,), ReadyResponse(ReadyAnswer.UPDATE, (3, 0, 0, 0, 0, 0)))]
+    # Wrong name or wrong avatar: answered 5, and a strike (Refused carries the answer).
+    for guess in (ReadyRequest("Maya", 3), ReadyRequest("Jonas", 2)):
+        with pytest.raises(Refused) as refused:
+            room.handle(50, guess, 2.0)
+        assert refused.value.answer == [Deliver((50,), ReadyResponse(ReadyAnswer.ALREADY_TAKEN, (3, 0, 0, 0, 0, 0)))]
     out = room.handle(50, ReadyRequest("jOnAs", 1), 3.0)
     assert out == [
         Deliver((50,), ReadyResponse(ReadyAnswer.ACCEPTED, (3, 1, 0, 0, 0, 0))),

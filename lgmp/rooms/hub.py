@@ -3,22 +3,33 @@
 Theory of operation
 -------------------
 The trio shell (``lgmp.server.shell``) tells the hub four things, each with ``now``:
-a connection opened (``connect``), a decoded packet arrived (``receive``), a
-connection ended (``disconnect``), time passed (``tick``). Each call returns a
-list of events (``lgmp.rooms.events``): effects for the shell to carry out and
-room facts for views to watch. The hub never reads a clock or a socket, so
-every limit is testable by passing ``now``.
+a connection opened (``connect``, after ``admit`` said it may), a decoded packet
+arrived (``receive``), a connection ended (``disconnect``), time passed
+(``tick``). Each call returns a list of events (``lgmp.rooms.events``): effects
+for the shell to carry out and room facts for views to watch. The hub never
+reads a clock or a socket, so every limit is testable by passing ``now``.
 
 What the hub owns (rooms own the rest):
+* **Admission**: ``admit`` refuses a connection from a source address that
+  already holds its share (``lgmp.rooms.sources``); at ``max_connections`` it
+  makes room by evicting the oldest connection that is in no room, and refuses
+  only when every connection is in one: seated players come first.
 * **JOIN**: ``"HOST"`` creates a room with a fresh code (answer 3 at the room
-  limit); any other code is matched case-insensitively (4 when there is none)
-  and handed to the room. A connection that has not joined must send JOIN
-  within ``join_timeout`` (counted again after each refused JOIN).
+  limit or the source's room limit); any other code is matched
+  case-insensitively (4 when there is none) and handed to the room. A refused
+  JOIN is answered and is a strike; a refused JOIN with a code also counts
+  against its source's failed-JOIN allowance, past which JOINs are answered 4
+  without looking. A connection that has not joined must send JOIN within
+  ``join_timeout`` (counted again after each refused JOIN, up to
+  ``unjoined_lifetime`` in all).
 * **Strikes**: a well-formed packet that is not allowed now (the room or engine
   raised ``RuleError``) is ignored (a ``PacketIgnored`` event), the sender is
-  resynced, and it counts a strike; more than ``max_strikes`` inside ``strike_window`` closes it.
+  resynced (or answered, for a refusal that has an answer: ``Refused``), and it
+  counts a strike; ``max_strikes`` inside ``strike_window`` close it.
 * **Flood control**: a token bucket per connection (``packet_burst`` deep,
-  refilled at ``packet_rate``/s); an empty bucket closes the connection.
+  refilled at ``packet_rate``/s) for the packets the protocol did not invite
+  (``Room.invites``: a spin on your turn, an answer to your card, your career
+  never count); an empty bucket closes the connection.
 * **Timers**: a heap of (deadline, key). Entries are never removed, only found
   stale when popped (the room or connection no longer wants that deadline), and
   a new entry is pushed only when it is earlier than what is already scheduled,
@@ -42,7 +53,8 @@ from ..limits import Limits
 from .names import new_room_code, normalize_room_code
 from ..wire.packets import HOST_ROOM, ClientPacket, JoinAnswer, JoinRequest, JoinResponse
 from .events import CloseMember, Deliver, Event, MemberId, PacketIgnored, RoomOpened
-from .room import Room
+from .room import Refused, Room
+from .sources import AbuseCounters, Source, Sources
 
 log = logging.getLogger("lgmp.rooms.hub")
 
@@ -55,6 +67,10 @@ class _Connection:
     tokens: float = 0.0
     refilled_at: float = 0.0
     strikes: deque[float] | None = None  # made at the first strike: most connections never get one
+    source: Source = None
+    connected_at: float = 0.0
+    hosting: bool = False
+    joins: int = 0  # JOINs sent while in no room: the first one is invited
 
 
 class Hub:
@@ -68,6 +84,10 @@ class Hub:
         self._timers: list[tuple[float, int, str, object]] = []
         self._timer_seq = itertools.count()
         self._scheduled: dict[tuple[str, object], float] = {}
+        self.sources = Sources(self.limits)
+        self.counters = AbuseCounters()
+        # Connections in no room, oldest first: whom to evict at max_connections.
+        self._unjoined: dict[MemberId, None] = {}
 
     # --- introspection ------------------------------------------------------------
 
@@ -88,44 +108,84 @@ class Hub:
 
     # --- entry points ---------------------------------------------------------------
 
-    def connect(self, now: float) -> MemberId:
-        """A connection opened: its id. It must send JOIN within ``join_timeout``."""
+    def admit(self, now: float, *, source: Source = None) -> tuple[str | None, list[Event]]:
+        """May a new connection from ``source`` open? ``(None, events)`` if so -- carry the
+        events out (an eviction) and ``connect`` it; ``(reason, [])`` if it must be refused.
+
+        Cheap whatever the load: a dictionary look-up, and at ``max_connections``
+        the oldest connection in no room (a dictionary kept in age order).
+        """
+        reason = self.sources.refusal(source)
+        if reason is None and len(self._connections) >= self.limits.max_connections:
+            if not self._unjoined:
+                reason = f"the server is full (max_connections={self.limits.max_connections}) and every connection is in a room"
+            else:
+                oldest = self._connections[next(iter(self._unjoined))]
+                self.counters.evicted_connections += 1
+                return None, self._drop(oldest, now, "evicted: the server is full and this connection was in no room")
+        if reason is not None:
+            self.counters.refused_connections += 1
+        return reason, []
+
+    def connect(self, now: float, *, source: Source = None) -> MemberId:
+        """A connection opened from ``source`` (an IP address; None: unknown, never
+        limited per source): its id. It must send JOIN within ``join_timeout``.
+        Call ``admit`` first: ``connect`` itself refuses nothing."""
         member = next(self._ids)
         self._connections[member] = _Connection(
-            member, join_deadline=now + self.limits.join_timeout, tokens=self.limits.packet_burst, refilled_at=now
+            member, join_deadline=now + self.limits.join_timeout, tokens=self.limits.packet_burst, refilled_at=now,
+            source=source, connected_at=now,
         )
+        self._unjoined[member] = None
+        self.sources.opened(source)
         self._schedule(("conn", member), now + self.limits.join_timeout)
         return member
+
+    def source_of(self, member: MemberId) -> Source:
+        conn = self._connections.get(member)
+        return None if conn is None else conn.source
 
     def receive(self, member: MemberId, packet: ClientPacket, now: float) -> list[Event]:
         conn = self._connections.get(member)
         if conn is None:
             return []  # already closed by us; bytes were still in flight
-        if not self._take_token(conn, now):
+        room = self.rooms[conn.room] if conn.room is not None else None
+        if room is None:
+            # A connection's first JOIN is what it connected to say.
+            invited = conn.joins == 0 and type(packet) is JoinRequest
+        else:
+            invited = room.invites(member, packet)
+        if not invited and not self._take_token(conn, now):
+            self.counters.flood_closes += 1
             return self._drop(conn, now, "packet flood")
-        if conn.room is None:
+        if room is None:
             if isinstance(packet, JoinRequest):
+                conn.joins += 1
                 return self._join(conn, packet, now)
             return self._strike(conn, now, f"{type(packet).__name__} before JOIN")
-        room = self.rooms[conn.room]
         room.touch(now)
         if isinstance(packet, JoinRequest):
             return self._strike(conn, now, "a second JOIN", room)
         try:
             outputs = room.handle(member, packet, now)
+        except Refused as exc:  # refused with an answer of its own (a wrong reclaim guess)
+            if exc.guess:
+                self.counters.wrong_rejoin_guesses += 1
+            return self._strike(conn, now, str(exc), room, answer=exc.answer)
         except RuleError as exc:
             return self._strike(conn, now, str(exc), room)
-        return self._after_room(room, outputs)
+        return self._after_room(room, outputs, now)
 
     def disconnect(self, member: MemberId, now: float, reason: str) -> list[Event]:
         """The connection ended (peer closed, bad bytes, write failed...)."""
         conn = self._connections.pop(member, None)
         if conn is None:
             return []
+        self._forget(conn, now)
         room = self.rooms.get(conn.room) if conn.room else None
         if room is None:
             return []
-        return self._after_room(room, room.remove(member, now, reason))
+        return self._after_room(room, room.remove(member, now, reason), now)
 
     def tick(self, now: float) -> list[Event]:
         """Fire every deadline that is due at ``now``."""
@@ -141,6 +201,10 @@ class Hub:
                         outputs += self._drop(conn, now, "no JOIN in time")
                     else:  # a refused JOIN moved the deadline later
                         self._schedule(("conn", key), conn.join_deadline)
+            elif kind == "source":
+                again = self.sources.forget(key, now)
+                if again is not None:
+                    self._schedule(("source", key), again)
             else:
                 room = self.rooms.get(key)
                 if room is not None:
@@ -149,7 +213,7 @@ class Hub:
                     except Exception:  # a bug in one room's timers ends that room only
                         log.exception("[%s] timer handling failed: closing the room", room.code)
                         room_outputs = room.close("internal error")
-                    outputs += self._after_room(room, room_outputs)
+                    outputs += self._after_room(room, room_outputs, now)
         return outputs
 
     def next_deadline(self) -> float | None:
@@ -163,6 +227,8 @@ class Hub:
         outputs += [CloseMember(m, reason) for m, c in self._connections.items() if c.room is None]
         self.rooms.clear()
         self._connections.clear()
+        self._unjoined.clear()
+        self.sources.clear()
         return outputs
 
     # --- helpers -----------------------------------------------------------------------
@@ -171,28 +237,52 @@ class Hub:
         code = normalize_room_code(packet.room)
         if code == HOST_ROOM:
             if len(self.rooms) >= self.limits.max_rooms:
-                return self._refuse_join(conn, now, JoinAnswer.LOBBY_FULL)
+                return self._refuse_join(conn, now, JoinAnswer.LOBBY_FULL, "JOIN HOST at the room limit")
+            if not self.sources.may_host(conn.source):
+                return self._refuse_join(conn, now, JoinAnswer.LOBBY_FULL, f"JOIN HOST beyond {self.limits.max_rooms_per_source} rooms from {conn.source}")
             code = new_room_code(self._rng, self.rooms)
             room = Room(code, conn.id, seed=self._rng.getrandbits(63), now=now, limits=self.limits, server_spins=self.server_spins)
             self.rooms[code] = room
-            conn.room = code
+            self._joined(conn, code, hosting=True)
             log.info("[%s host] room created", code)
             outputs: list[Event] = [RoomOpened(code, conn.id, now), Deliver((conn.id,), JoinResponse(JoinAnswer.HOST, code))]
-            return self._after_room(room, outputs)
+            return self._after_room(room, outputs, now)
+        if not self.sources.may_join(conn.source, now):
+            # The allowance is used up: the answer must not tell whether the code is live.
+            self.counters.joins_over_allowance += 1
+            return self._refuse_join(conn, now, JoinAnswer.ROOM_NOT_FOUND, "JOIN beyond the failed-JOIN allowance", log_it=False)
         room = self.rooms.get(code)
         if room is None:
-            return self._refuse_join(conn, now, JoinAnswer.ROOM_NOT_FOUND)
-        answer, outputs = room.add_player(conn.id, now)
+            return self._failed_join(conn, code, now, JoinAnswer.ROOM_NOT_FOUND)
+        answer, outputs = room.add_player(conn.id, now, source=conn.source)
         if answer is not JoinAnswer.PLAYER:
-            return self._refuse_join(conn, now, answer)
-        conn.room = code
-        return self._after_room(room, [Deliver((conn.id,), JoinResponse(answer)), *outputs])
+            return self._failed_join(conn, code, now, answer)
+        self._joined(conn, code, hosting=False)
+        return self._after_room(room, [Deliver((conn.id,), JoinResponse(answer)), *outputs], now)
 
-    def _refuse_join(self, conn: _Connection, now: float, answer: JoinAnswer) -> list[Event]:
-        # A person may mistype a code: give them a fresh JOIN window to try again.
-        conn.join_deadline = now + self.limits.join_timeout
+    def _joined(self, conn: _Connection, code: str, *, hosting: bool) -> None:
+        conn.room, conn.hosting = code, hosting
+        self._unjoined.pop(conn.id, None)
+        self.sources.joined(conn.source, hosting=hosting)
+
+    def _failed_join(self, conn: _Connection, code: str, now: float, answer: JoinAnswer) -> list[Event]:
+        """A JOIN with a code was refused: counted against its source (enumeration), logged."""
+        self.counters.failed_joins += 1
+        failures = self.sources.join_failed(conn.source, now)
+        limit = self.limits.failed_joins_per_minute
+        if conn.source is not None and limit and failures >= limit:
+            log.warning("[not joined] %s: %d failed JOINs within a minute; its JOINs are answered 4 unlooked-up for now", conn.source, failures)
+        reason = f"JOIN {code!r} refused ({int(answer)}) from {conn.source or 'an unknown address'}"
+        if failures:
+            reason += f", failed JOIN {failures} of {limit} this minute"
+        return self._refuse_join(conn, now, answer, reason)
+
+    def _refuse_join(self, conn: _Connection, now: float, answer: JoinAnswer, reason: str, *, log_it: bool = True) -> list[Event]:
+        # A person may mistype a code: give them a fresh JOIN window to try again,
+        # but a connection may not stay out of a room for ever by failing JOINs.
+        conn.join_deadline = min(now + self.limits.join_timeout, conn.connected_at + self.limits.unjoined_lifetime)
         self._schedule(("conn", conn.id), conn.join_deadline)
-        return [Deliver((conn.id,), JoinResponse(answer))]
+        return self._strike(conn, now, reason, answer=[Deliver((conn.id,), JoinResponse(answer))], log_it=log_it)
 
     def _take_token(self, conn: _Connection, now: float) -> bool:
         limits = self.limits
@@ -203,18 +293,25 @@ class Hub:
         conn.tokens -= 1
         return True
 
-    def _strike(self, conn: _Connection, now: float, reason: str, room: Room | None = None) -> list[Event]:
+    def _strike(self, conn: _Connection, now: float, reason: str, room: Room | None = None, *,
+                answer: list[Event] | None = None, log_it: bool = True) -> list[Event]:
+        """An ignored or refused packet: a strike, then the resync (or ``answer``, the
+        refusal's own reply), or the close when it is the last strike allowed."""
         strikes = conn.strikes
         if strikes is None:
             strikes = conn.strikes = deque()
         strikes.append(now)
         while strikes and strikes[0] <= now - self.limits.strike_window:
             strikes.popleft()
-        where = room.describe(conn.id) if room else "not joined"
-        log.info("[%s] ignored: %s (strike %d)", where, reason, len(strikes))
+        if log_it:
+            where = room.describe(conn.id) if room else "not joined"
+            log.info("[%s] ignored: %s (strike %d)", where, reason, len(strikes))
         ignored = PacketIgnored(conn.id, room.code if room else None, reason, len(strikes))
         if len(strikes) >= self.limits.max_strikes:
-            return [ignored, *self._drop(conn, now, f"too many ignored packets (last: {reason})")]
+            self.counters.strike_closes += 1
+            return [ignored, *(answer or ()), *self._drop(conn, now, f"too many ignored packets (last: {reason})")]
+        if answer is not None:
+            return [ignored, *answer]
         return [ignored, *room.resync(conn.id)] if room else [ignored]
 
     def _drop(self, conn: _Connection, now: float, reason: str) -> list[Event]:
@@ -223,14 +320,17 @@ class Hub:
         outputs = self.disconnect(conn.id, now, reason)
         return [*outputs, CloseMember(conn.id, reason)]
 
-    def _after_room(self, room: Room, outputs: list[Event]) -> list[Event]:
+    def _after_room(self, room: Room, outputs: list[Event], now: float) -> list[Event]:
         """Book-keeping after a room acted: detach closed members, drop ended rooms, timers."""
         for out in outputs:
             if isinstance(out, CloseMember):
                 conn = self._connections.pop(out.member, None)
                 if conn is not None:
+                    self._forget(conn, now)
                     conn.room = None
         if room.closed:
+            if room.closed_empty:
+                self.counters.empty_rooms_closed += 1
             self.rooms.pop(room.code, None)
             log.info("[%s] room closed", room.code)
         else:
@@ -238,6 +338,13 @@ class Hub:
             if deadline is not None:
                 self._schedule(("room", room.code), deadline)
         return outputs
+
+    def _forget(self, conn: _Connection, now: float) -> None:
+        """``conn`` is no longer the hub's: its source's tally drops it."""
+        self._unjoined.pop(conn.id, None)
+        again = self.sources.ended(conn.source, joined=conn.room is not None, hosting=conn.hosting, now=now)
+        if again is not None:
+            self._schedule(("source", conn.source), again)
 
     def _schedule(self, key: tuple[str, object], when: float) -> None:
         current = self._scheduled.get(key)

@@ -25,8 +25,23 @@ allowed now -- a missing combination, or a move the rules refuse -- raises
 Phases: LOBBY -> (STRT) -> GAME -> (every career chosen: FINL, RSET) -> LOBBY.
 The game's state lives in a ``GameSession`` (``lgmp.rooms.session``), made at
 STRT and dropped at the end. The room ends (``closed``) when the host leaves,
-when every player has left mid-game, or when its lobby idles too long
-(``lobby_idle`` after the last packet).
+when every player has left mid-game, when its lobby idles too long
+(``lobby_idle`` after the last packet), or when no player ever joined it
+(``empty_room_timeout`` after it was created).
+
+Two questions the hub asks before it hands a packet over: ``invites`` -- did
+the protocol ask this member for this packet now (flood control never counts
+those)? -- and, through ``Refused``, whether a refusal has an answer of its own
+rather than a resync (a wrong guess at a vacant seat is answered ``REDY`` 5 and
+is a strike).
+
+Reclaiming a vacant seat (PROTOCOL.md 10.5): name and avatar must match, as
+v1.0 has nothing else; from the seat's own address (the source of the
+connection that last held it) that is enough, at once; from another address
+only once the seat has been vacant ``foreign_reclaim_delay`` and while the
+room's game has had fewer than ``rejoin_guesses`` wrong guesses. A rejoiner is
+shown the room's avatars with the vacant seats' as 0, so the answer is not
+handed to whoever asks.
 """
 
 from __future__ import annotations
@@ -37,6 +52,7 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ..game.engine import Duty
 from ..game.rules import SEATS
 from ..limits import Limits
 from ..wire.packets import (
@@ -69,7 +85,19 @@ from .session import GameSession, NotAllowed
 
 log = logging.getLogger("lgmp.room")
 
-__all__ = ["NotAllowed", "Phase", "Role", "Room", "Seat"]
+__all__ = ["NotAllowed", "Phase", "Refused", "Role", "Room", "Seat"]
+
+#: Why a room whose host never got a player is closed.
+EMPTY_ROOM = "no player joined in time"
+
+
+class Refused(NotAllowed):
+    """Refused, with an answer of its own for the sender instead of a resync; a strike."""
+
+    def __init__(self, reason: str, answer: list[Event], *, guess: bool = False):
+        super().__init__(reason)
+        self.answer = answer
+        self.guess = guess  # a wrong guess at a vacant seat's name and avatar
 
 
 class Phase(enum.Enum):
@@ -90,6 +118,7 @@ class Seat:
     name: str = ""
     avatar: int = 0  # 0 = not ready yet
     left_at: float | None = None
+    source: str | None = None  # the address of the connection that last held it
 
     @property
     def ready(self) -> bool:
@@ -107,6 +136,9 @@ class Room:
         self.session: GameSession | None = None
         self._rng = random.Random(seed)
         self._last_activity = now
+        self._created_at = now
+        self._ever_seated = False  # a room nobody ever joined closes after empty_room_timeout
+        self.closed_empty = False  # closed because nobody ever joined it
 
     # --- who is here ---------------------------------------------------------
 
@@ -164,6 +196,12 @@ class Room:
     def avatars(self) -> tuple[int, ...]:
         return tuple(self.seats[n].avatar if n in self.seats else 0 for n in SEATS)
 
+    def rejoiner_avatars(self) -> tuple[int, ...]:
+        """The avatars as a rejoiner sees them: a vacant seat's is 0, as its avatar is
+        half of what proves who may reclaim it."""
+        seats = self.seats
+        return tuple(seats[n].avatar if n in seats and seats[n].member is not None else 0 for n in SEATS)
+
     def seats_in_order(self) -> list[Seat]:
         return [self.seats[n] for n in sorted(self.seats)]
 
@@ -176,21 +214,42 @@ class Room:
 
     # --- entry points ----------------------------------------------------------
 
-    def add_player(self, member: MemberId, now: float) -> tuple[JoinAnswer, list[Event]]:
-        """A JOIN with this room's code. Returns the answer and the events after it."""
+    def add_player(self, member: MemberId, now: float, *, source: str | None = None) -> tuple[JoinAnswer, list[Event]]:
+        """A JOIN with this room's code from ``source`` (an address; None: unknown).
+        Returns the answer and the events after it."""
         self._last_activity = now
         if self.session is not None:
             if not any(seat.member is None for seat in self.seats.values()):
                 return JoinAnswer.GAME_STARTED, []
-            self.session.rejoiners.add(member)
-            log.info("[%s] a connection may reclaim a vacant seat", self.code)
-            return JoinAnswer.PLAYER, self._avatar_update([member])
+            self.session.rejoiners[member] = source
+            log.info("[%s] a connection from %s may reclaim a vacant seat", self.code, source or "an unknown address")
+            return JoinAnswer.PLAYER, [Deliver((member,), ReadyResponse(ReadyAnswer.UPDATE, self.rejoiner_avatars()))]
         free = [n for n in SEATS if n not in self.seats]
         if not free:
             return JoinAnswer.LOBBY_FULL, []
-        self.seats[free[0]] = Seat(free[0], member)
+        self.seats[free[0]] = Seat(free[0], member, source=source)
+        self._ever_seated = True
         log.info("[%s seat %d] joined", self.code, free[0])
         return JoinAnswer.PLAYER, [PlayerJoined(self.code, free[0], member), *self._avatar_update([member])]
+
+    def invites(self, member: MemberId, packet: ClientPacket) -> bool:
+        """Did the protocol ask ``member`` for ``packet`` now? A spin on its turn with no
+        card waiting, an answer to a card waiting for it, its career once finished, the
+        host's STRT when every seated player is ready. Flood control never counts these
+        (a wrong value in one is still refused, and a strike). Cheap: the hot path."""
+        kind = type(packet)
+        session = self.session
+        if session is None:
+            return kind is StartGame and member == self.host and bool(self.seats) and all(s.avatar for s in self.seats.values())
+        if kind is not Spin and kind is not CardAnswer and kind is not CareerChoice:
+            return False
+        seat = self.seat_of(member)
+        if seat is None:
+            return False
+        game = session.game
+        if kind is CareerChoice:
+            return game.place_of(seat.number) is not None and game.career_of(seat.number) is None
+        return game.owes(seat.number) is (Duty.SPIN if kind is Spin else Duty.ANSWER)
 
     def touch(self, now: float) -> None:
         """A member sent a packet (even one that is ignored): the lobby is not idle."""
@@ -216,7 +275,7 @@ class Room:
             log.info("[%s host] left (%s): the room ends", self.code, reason)
             return self.close("the host left", exclude=member)
         if role is Role.REJOINER:
-            self.session.rejoiners.discard(member)
+            self.session.rejoiners.pop(member, None)
             return []
         if role is None:
             return []
@@ -236,7 +295,9 @@ class Room:
         """Send ``member`` the current state again: GAME in a game, the avatars in the lobby
         (and to a rejoiner, who has not reclaimed its seat yet)."""
         session = self.session
-        if session is not None and session.last_game is not None and member not in session.rejoiners:
+        if session is not None and member in session.rejoiners:
+            return [Deliver((member,), ReadyResponse(ReadyAnswer.UPDATE, self.rejoiner_avatars()))]
+        if session is not None and session.last_game is not None:
             return [Deliver((member,), session.last_game)]
         return self._avatar_update([member])
 
@@ -254,14 +315,26 @@ class Room:
         if self.closed:
             return None
         if self.session is None:
-            return self._last_activity + self.limits.lobby_idle if self.limits.lobby_idle > 0 else None
+            idle = self._last_activity + self.limits.lobby_idle if self.limits.lobby_idle > 0 else None
+            empty = self._empty_deadline()
+            return idle if empty is None else empty if idle is None else min(idle, empty)
         return self.session.next_deadline()
+
+    def _empty_deadline(self) -> float | None:
+        if self._ever_seated or self.limits.empty_room_timeout <= 0:
+            return None
+        return self._created_at + self.limits.empty_room_timeout
 
     def tick(self, now: float) -> list[Event]:
         """Fire what is due at ``now``: auto-play for idle or absent seats, lobby idle."""
         if self.closed:
             return []
         if self.session is None:
+            empty = self._empty_deadline()
+            if empty is not None and now >= empty:
+                log.info("[%s] no player joined within %.0f s: closing", self.code, self.limits.empty_room_timeout)
+                self.closed_empty = True
+                return self.close(EMPTY_ROOM)
             deadline = self.next_deadline()
             if deadline is not None and now >= deadline:
                 log.info("[%s] lobby idle for %.0f s: closing", self.code, self.limits.lobby_idle)
@@ -313,16 +386,32 @@ class Room:
     # --- game --------------------------------------------------------------------
 
     def _on_reclaim(self, member: MemberId, packet: ReadyRequest, now: float) -> list[Event]:
+        session = self.session
+        source = session.rejoiners[member]
+        refusal = [Deliver((member,), ReadyResponse(ReadyAnswer.ALREADY_TAKEN, self.rejoiner_avatars()))]
         for seat in self.seats_in_order():
             if seat.member is None and seat.name.casefold() == packet.name.casefold() and seat.avatar == packet.avatar:
                 break
         else:
-            return [Deliver((member,), ReadyResponse(ReadyAnswer.ALREADY_TAKEN, self.avatars()))]
-        log.info("[%s seat %d] %r is back", self.code, seat.number, seat.name)
+            session.wrong_guesses += 1
+            log.info("[%s] wrong guess at a vacant seat from %s (%d this game)", self.code, source or "an unknown address", session.wrong_guesses)
+            raise Refused(f"REDY matches no vacant seat (wrong guess {session.wrong_guesses} this game)", refusal, guess=True)
+        if seat.source != source:
+            # Right name and avatar from another address: a phone that changed network, or
+            # someone who read the host screen. Only once the seat's own device has had its
+            # head start, and only while the room has not seen too many guesses.
+            vacant_for = now - seat.left_at
+            if vacant_for < self.limits.foreign_reclaim_delay or session.wrong_guesses >= self.limits.rejoin_guesses:
+                why = (f"vacant {vacant_for:.1f} s of {self.limits.foreign_reclaim_delay:g}" if vacant_for < self.limits.foreign_reclaim_delay
+                       else f"{session.wrong_guesses} wrong guesses this game")
+                log.info("[%s seat %d] reclaim from another address (%s) refused: %s", self.code, seat.number, source or "unknown", why)
+                return refusal  # answered, not a strike: the guess was right
+        log.info("[%s seat %d] %r is back (from %s)", self.code, seat.number, seat.name, source or "an unknown address")
+        seat.source = source
         return [
             PlayerBack(self.code, seat.number, member),
             Deliver((member,), ReadyResponse(ReadyAnswer.ACCEPTED, self.avatars())),
-            *self.session.reclaim(member, seat, now),
+            *session.reclaim(member, seat, now),
         ]
 
     def _on_spin(self, member: MemberId, packet: Spin, now: float) -> list[Event]:

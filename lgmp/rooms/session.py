@@ -8,7 +8,9 @@ career) has a deadline, ``turn_timeout`` after the duty began, or
 engine's ``auto_play``.
 
 It also holds the *rejoiners*: connections that sent JOIN with the room's code
-while a seat is vacant-by-leave and have yet to reclaim it with REDY.
+while a seat is vacant-by-leave and have yet to reclaim it with REDY (with the
+address each came from), and the count of wrong guesses at a vacant seat this
+game (the room's reclaim policy reads both).
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ class GameSession:
         self.server_spins = server_spins
         players = {seat.number: (seat.name, seat.avatar) for seat in room.seats.values()}
         self.game = Game(players, random.Random(seed), started_at=now)
-        self.rejoiners: set[MemberId] = set()
+        self.rejoiners: dict[MemberId, str | None] = {}  # member -> its source address
+        self.wrong_guesses = 0  # REDYs from rejoiners that matched no vacant seat, this game
         self.last_game: GameUpdate | None = None
         self._duties: dict[int, tuple[Duty | None, float]] = {}
         self._career_since: dict[int, float] = {}  # seat -> when its career choice became due
@@ -170,7 +173,7 @@ class GameSession:
 
     def reclaim(self, member: MemberId, seat: Seat, now: float) -> list[Event]:
         """``member`` (a rejoiner) named the absent ``seat``'s name and avatar."""
-        self.rejoiners.discard(member)
+        self.rejoiners.pop(member, None)
         seat.member, seat.left_at = member, None
         # Their duty clock restarts: they are back and deserve a full turn.
         duty, _ = self._duties.get(seat.number, (None, now))
