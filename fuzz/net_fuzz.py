@@ -208,6 +208,11 @@ def start_server(cfg: Config, log_path: Path) -> tuple[subprocess.Popen, int]:
         sys.executable, "-m", "lgmp.cli", "--log-level", "warning", "serve", "--no-db",
         "--host", HOST, "--port", "0", "--seed", str(cfg.seed),
         "--join-timeout", str(cfg.join_timeout), "--packet-timeout", str(cfg.packet_timeout),
+        # Every session and the control bots come from 127.0.0.1: the per-source limits
+        # would refuse the bots once hostile sessions use up the address's allowance.
+        # They are tested from several addresses in tests/test_abuse.py.
+        "--max-connections-per-source", "0", "--max-unjoined-per-source", "0",
+        "--max-rooms-per-source", "0", "--failed-joins-per-minute", "0",
         *cfg.server_args,
     ]
     log = open(log_path, "wb")  # noqa: SIM115 - closed with the process

@@ -126,6 +126,9 @@ def server_argv(kind: str, args: argparse.Namespace, *, profile_to: str | None =
         argv = ["lgmp.cli", "--log-level", args.server_log_level, "serve", "--no-db", "--port", "0",
                 "--seed", str(args.seed),  # the same games every run: the card mix sets the packet mix
                 "--packet-rate", "1000000", "--packet-burst", "1000000",
+                # every load generator connection comes from 127.0.0.1: no per-source limits
+                "--max-connections-per-source", "0", "--max-unjoined-per-source", "0",
+                "--max-rooms-per-source", "0", "--failed-joins-per-minute", "0",
                 "--max-connections", str(max(19_500, args.idle + 2_000)),
                 "--max-rooms", str(max(5_000, args.idle // 6 + args.paced_rooms + 100))]
         if profile_to:

@@ -17,12 +17,22 @@ system:
   inside it (``_run``);
 * one timer task sleeps until the hub's next deadline;
 * one store task hands finished games to a worker thread, one at a time, and
-  releases the commit hold that keeps their FINL back.
+  releases the commit hold that keeps their FINL back -- only once the game is
+  durable: a failed commit is retried (with back-off, a log line while it is
+  late) for as long as the process lives, never given up on a timeout.
+
+Accepting stays cheap under attack: the hub's ``admit`` (a dictionary look-up
+per source address, or evicting the oldest connection in no room when the
+server is full) decides before any task exists, and a refused socket is closed
+at once, its log lines rate-limited. With ``proxy_protocol`` a listener reads a
+PROXY v2 header (``lgmp.server.proxy``) first, and the client's address it names
+is the connection's source.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import math
 import os
@@ -35,15 +45,32 @@ import trio
 from ..limits import Limits
 from ..rooms.events import CloseMember, Deliver, Event, StoreGame
 from ..rooms.hub import Hub
+from ..rooms.sources import source_key
 from ..wire.codec import encode
 from .connection import Connection
+from .proxy import ProxyHeaderError, parse_proxy_v2
 
 log = logging.getLogger("lgmp.server")
 
 READ_SIZE = 65536  # one read's worth; the decoder frames it all at once
-# FINL waits for its game's results to be committed (so a crash right after a
-# client sees FINL loses nothing), but a stuck disk must not hold a room forever.
+# FINL waits for its game's results to be durable, however long that takes. A
+# connection the core is closing (its host left, say) whose FINL still waits
+# behind a commit is given this long for it; then it closes without the FINL,
+# never with a FINL for a game that is not stored.
 STORE_WAIT = 10.0
+# A failed commit is tried again after STORE_RETRY_FIRST seconds, doubling up to
+# STORE_RETRY_MAX: soon enough for a lock that clears, gentle on a broken disk.
+STORE_RETRY_FIRST = 0.5
+STORE_RETRY_MAX = 5.0
+# While a game's results are not stored after STORE_LATE seconds, say so (and
+# again every STORE_LATE): its players are waiting for their FINL.
+STORE_LATE = 5.0
+# Sockets the server has closed but not yet let go of (flushing an RSET, say)
+# may exceed max_connections by this many; beyond it new sockets are refused.
+CLOSING_SLACK = 256
+# Refused connections are logged at most once per this many seconds, with a
+# count: refusing must stay cheap when one address opens thousands a second.
+REFUSAL_LOG_EVERY = 1.0
 # After we decide to close a connection, its queued packets (an RSET, say) get
 # this long to drain; a peer that does not read them is not waited for longer.
 FLUSH_TIMEOUT = 2.0
@@ -94,6 +121,9 @@ class LGMPServer:
         self._nursery: trio.Nursery | None = None
         self._store_done = trio.Event()
         self._observers: list[Callable[[list[Event], float], object]] = []
+        self._handshakes = 0  # sockets reading their PROXY header: not in the hub yet
+        self._refused = 0  # refused since the last log line about it
+        self._refusal_log_at = -math.inf
 
     def watch(self, observer: Callable[[list[Event], float], object]) -> None:
         """Call ``observer(events, now)`` with every batch of the core's events, before
@@ -108,16 +138,19 @@ class LGMPServer:
 
     # --- running -----------------------------------------------------------------
 
-    async def serve(self, host: str = "127.0.0.1", port: int = 1111, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    async def serve(self, host: str = "127.0.0.1", port: int = 1111, *, proxy_protocol: bool = False,
+                    task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Listen and serve until cancelled. ``proxy_protocol``: every connection starts
+        with a PROXY v2 header from a relay, naming the client's real address."""
         self.listeners = await trio.open_tcp_listeners(port, host=host, backlog=4096)
         self.port = self.listeners[0].socket.getsockname()[1]
-        log.info("LGMP server listening on %s:%d", host, self.port)
+        log.info("LGMP server listening on %s:%d%s", host, self.port, " (PROXY protocol v2 headers required)" if proxy_protocol else "")
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._timer_loop)
             nursery.start_soon(self._store_loop)
             for listener in self.listeners:
-                nursery.start_soon(self._accept_loop, listener)
+                nursery.start_soon(self._accept_loop, listener, proxy_protocol)
             task_status.started(self.port)
 
     async def shutdown(self) -> None:
@@ -132,14 +165,16 @@ class LGMPServer:
         for peer in list(self._peers.values()):
             peer.reader.cancel()
         self._store_send.close()
-        with trio.move_on_after(self.limits.shutdown_grace + 5):
+        with trio.move_on_after(self.limits.shutdown_grace + 5) as waiting:
             await self._store_done.wait()
+        if waiting.cancelled_caught:
+            log.error("shutting down with finished games whose results could not be stored; their FINL was never sent")
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 
     # --- connections --------------------------------------------------------------
 
-    async def _accept_loop(self, listener: trio.SocketListener) -> None:
+    async def _accept_loop(self, listener: trio.SocketListener, proxy_protocol: bool = False) -> None:
         while True:
             try:
                 stream = await listener.accept()
@@ -151,26 +186,82 @@ class LGMPServer:
                 log.warning("accept failed: %s; retrying in %g s", exc, _ACCEPT_BACKOFF)
                 await trio.sleep(_ACCEPT_BACKOFF)
                 continue
-            if len(self._peers) >= self.limits.max_connections:
-                log.warning("refusing a connection: at max_connections=%d", self.limits.max_connections)
-                await stream.aclose()
+            if len(self._peers) + self._handshakes >= self.limits.max_connections + CLOSING_SLACK:
+                self._refuse(stream, "?", f"{len(self._peers)} sockets open or closing")
                 continue
-            self._nursery.start_soon(self._serve_connection, stream)
+            if proxy_protocol:
+                self._handshakes += 1
+                self._nursery.start_soon(self._serve_proxied, stream)
+                continue
+            try:
+                host, port = stream.socket.getpeername()[:2]
+            except OSError:  # already gone
+                stream.socket.close()
+                continue
+            peer = self._open(stream, host, "%s:%d" % (host, port))
+            if peer is not None:
+                self._nursery.start_soon(self._serve_connection, peer)
 
-    async def _serve_connection(self, stream: trio.SocketStream) -> None:
-        try:
-            address = "%s:%d" % stream.socket.getpeername()[:2]
-        except OSError:
-            address = "?"
-        member = self.hub.connect(trio.current_time())
-        conn = Connection(member, limits=self.limits, peer=address)
-        peer = self._peers[member] = _Peer(conn, stream)
-        self._poke_timer()
+    def _open(self, stream: trio.SocketStream, host: str, address: str) -> _Peer | None:
+        """Ask the hub whether a connection from ``host`` may open; if so, its peer.
+        Synchronous, so nothing else runs between the hub's answer and its ``connect``."""
+        source = source_key(host)
+        now = trio.current_time()
+        refusal, events = self.hub.admit(now, source=source)
+        if refusal is not None:
+            self._refuse(stream, address, refusal)
+            return None
+        member = self.hub.connect(now, source=source)
+        peer = self._peers[member] = _Peer(Connection(member, limits=self.limits, peer=address), stream)
+        self._run(events)  # an eviction that made room, if any
         log.debug("[conn %d %s] connected", member, address)
+        return peer
+
+    def _refuse(self, stream: trio.SocketStream, address: str, reason: str) -> None:
+        """Close a socket we will not serve, at once; say so at most every REFUSAL_LOG_EVERY."""
+        stream.socket.close()
+        self._refused += 1
+        now = trio.current_time()
+        if now >= self._refusal_log_at:
+            log.warning("refused %d connection(s) since the last such line; latest %s: %s", self._refused, address, reason)
+            self._refused, self._refusal_log_at = 0, now + REFUSAL_LOG_EVERY
+
+    async def _serve_proxied(self, stream: trio.SocketStream) -> None:
+        """Read the PROXY v2 header (within ``join_timeout``), then serve as any connection."""
+        buffer = b""
+        try:
+            try:
+                socket_host, socket_port = stream.socket.getpeername()[:2]
+                parsed = None
+                with trio.move_on_after(self.limits.join_timeout):
+                    while (parsed := parse_proxy_v2(buffer)) is None:
+                        data = await stream.receive_some(READ_SIZE)
+                        if not data:
+                            raise ProxyHeaderError("closed before its PROXY header was complete")
+                        buffer += data
+                if parsed is None:
+                    raise ProxyHeaderError(f"no PROXY header within {self.limits.join_timeout:g} s")
+            except (ProxyHeaderError, OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                log.info("[-] closing a connection on the PROXY listener: %s", exc)
+                stream.socket.close()
+                return
+        finally:
+            self._handshakes -= 1
+        consumed, client = parsed
+        host, port = client if client is not None else (socket_host, socket_port)
+        peer = self._open(stream, host, "%s:%d" % (host, port))
+        if peer is not None:
+            await self._serve_connection(peer, buffer[consumed:])
+
+    async def _serve_connection(self, peer: _Peer, initial: bytes = b"") -> None:
+        """Read, hand packets to the hub, flush and close: the life of one connection.
+        ``initial``: bytes already read from the socket (after a PROXY header)."""
+        conn, stream, member, address = peer.conn, peer.stream, peer.conn.member, peer.conn.peer
+        self._poke_timer()
         try:
             with peer.reader:
                 try:
-                    await self._read(peer)
+                    await self._read(peer, initial)
                 except Exception:  # a bug while handling this connection: it alone pays
                     log.exception("[conn %d %s] handler error", member, self.hub.describe(member))
                     self._lose(peer, "internal error")
@@ -186,8 +277,14 @@ class LGMPServer:
                 await stream.aclose()
             log.info("[conn %d %s] closed: %s", member, address, conn.closing)
 
-    async def _read(self, peer: _Peer) -> None:
+    async def _read(self, peer: _Peer, initial: bytes = b"") -> None:
         conn, stream, hub, member = peer.conn, peer.stream, self.hub, peer.conn.member
+        if initial:
+            now = trio.current_time()
+            conn.receive_data(initial, now)
+            while (packet := conn.next_packet()) is not None:
+                self._run(hub.receive(member, packet, now))
+            self._note_lost(peer)
         while conn.closing is None:
             deadline = conn.next_deadline()
             try:
@@ -357,27 +454,48 @@ class LGMPServer:
         started = ended - game.record.duration
         try:
             self._store_send.send_nowait((game, started, ended, token))
-        except trio.ClosedResourceError:  # shutting down: store it here and now
+        except trio.ClosedResourceError:  # shutting down: one try, here and now
             log.error("[%s] game finished during shutdown; storing it now", game.room)
-            self._commit(game, started, ended)
-            self._release(game, token)
-            return
-        if token:
-            self._nursery.start_soon(self._release_late, game, token)
+            if self._commit(game, started, ended):
+                self._release(game, token)
 
-    async def _release_late(self, game: StoreGame, token: int) -> None:
-        """A stuck disk must not hold a room forever: after STORE_WAIT the FINL goes anyway."""
-        await trio.sleep(STORE_WAIT)
-        if any(token in p.conn.holds for m in game.hold if (p := self._peers.get(m)) is not None):
-            log.error("[%s] storing the game took over %g s; its FINL goes out now", game.room, STORE_WAIT)
-            self._release(game, token)
-
-    def _commit(self, game: StoreGame, started: float, ended: float) -> None:
+    def _commit(self, game: StoreGame, started: float, ended: float) -> bool:
+        """One attempt at storing ``game``: True once it is durable."""
         try:
             if self._on_game_finished is not None:
                 self._on_game_finished(game, started, ended)
+            return True
         except Exception:
-            log.exception("[%s] storing the game's results failed", game.room)
+            log.exception("[%s] storing the game's results failed; its FINL waits, and it will be tried again", game.room)
+            return False
+
+    async def _store_durably(self, game: StoreGame, started: float, ended: float) -> None:
+        """Store ``game``, trying again after every failure, for as long as it takes.
+
+        Its FINL is held until then: a FINL must describe a stored game, so no
+        timeout ever lets it go first. While it is late a warning says so.
+        """
+        began = trio.current_time()
+        attempts = 0
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._warn_while_late, game, began)
+            while True:
+                attempts += 1
+                with trio.CancelScope(shield=True):  # a worker thread cannot be cancelled mid-commit
+                    if await trio.to_thread.run_sync(self._commit, game, started, ended):
+                        break
+                await trio.sleep(min(STORE_RETRY_MAX, STORE_RETRY_FIRST * 2 ** (attempts - 1)))
+            nursery.cancel_scope.cancel()
+        took = trio.current_time() - began
+        if attempts > 1 or took >= STORE_LATE:
+            log.warning("[%s] results stored after %.1f s (%d attempt%s); its FINL goes out now",
+                        game.room, took, attempts, "" if attempts == 1 else "s")
+
+    async def _warn_while_late(self, game: StoreGame, began: float) -> None:
+        while True:
+            await trio.sleep(STORE_LATE)
+            log.warning("[%s] results still not stored after %.0f s (is the results database locked or unwritable?); "
+                        "its players' FINL waits until they are", game.room, trio.current_time() - began)
 
     def _release(self, game: StoreGame, token: int) -> None:
         if not token:
@@ -394,8 +512,7 @@ class LGMPServer:
         try:
             async for game, started, ended, token in self._store_receive:
                 if self._on_game_finished is not None:
-                    with trio.CancelScope(shield=True):
-                        await trio.to_thread.run_sync(self._commit, game, started, ended)
+                    await self._store_durably(game, started, ended)
                 self._release(game, token)
         finally:
             self._store_done.set()
@@ -431,16 +548,36 @@ async def run_server(
     server_spins: bool,
     on_game_finished: OnGameFinished | None = None,
     ready: Callable[[int], object] | None = None,
+    proxy_protocol: bool = False,
 ) -> None:
-    """Run until SIGINT/SIGTERM, then shut down gracefully."""
+    """Run until SIGINT/SIGTERM, then shut down gracefully.
+
+    The signal handlers stay ours during the shutdown: a second signal (an
+    impatient Ctrl-C, a supervisor repeating SIGTERM) does not cut the bounded
+    drain short, so every member still gets its RSET; a third exits at once,
+    with 128 + the signal's number, as users expect of Ctrl-C.
+    """
     server = LGMPServer(limits=limits, seed=seed, server_spins=server_spins, on_game_finished=on_game_finished)
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            bound = await nursery.start(server.serve, host, port)
+            bound = await nursery.start(functools.partial(server.serve, host, port, proxy_protocol=proxy_protocol))
             if ready is not None:
                 ready(bound)
             async for signum in signals:
-                log.info("received %s", signal.Signals(signum).name)
+                log.info("received %s: shutting down", signal.Signals(signum).name)
                 break
-        await server.shutdown()
-        nursery.cancel_scope.cancel()
+            nursery.start_soon(_signals_during_shutdown, signals, limits)
+            await server.shutdown()
+            nursery.cancel_scope.cancel()
+
+
+async def _signals_during_shutdown(signals, limits: Limits) -> None:
+    repeats = 0
+    async for signum in signals:
+        repeats += 1
+        name = signal.Signals(signum).name
+        if repeats >= 2:
+            log.warning("received %s a third time: exiting now, without finishing the shutdown", name)
+            os._exit(128 + signum)
+        log.warning("received %s again: the shutdown goes on (about %g s at most) so every member gets its RSET; "
+                    "send it once more to exit at once", name, limits.shutdown_grace + FLUSH_TIMEOUT)
