@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--server-spins", action="store_true", help="the server draws every spin itself (anti-cheat)")
     serve.add_argument("--db", default=None, help="results database (default lgmp-results.sqlite3)")
     serve.add_argument("--no-db", action="store_true", help="do not store results")
+    serve.add_argument("--proxy-protocol", action="store_true",
+                       help="every connection starts with a PROXY protocol v2 header from a relay or load balancer, "
+                            "whose client address is then the source the per-source limits count (only for a port "
+                            "nothing but the relay can reach)")
     _add_limit_options(serve)
 
     host = commands.add_parser("host", help="create a room and show its board as the game goes")
@@ -148,10 +152,7 @@ def _serve(args: argparse.Namespace) -> int:
         except StoreError as exc:
             print(f"lgmp serve: {exc}", file=sys.stderr)
             return 1
-
-        def on_game_finished(finished, started, ended):
-            game_id = store.record_game(room=finished.room, seed=finished.seed, record=finished.record, started=started, ended=ended)
-            logging.getLogger("lgmp.results.store").info("[%s] results stored as game %d", finished.room, game_id)
+        on_game_finished = _durable_results(store, args.db or DEFAULT_DB)
 
     def ready(port: int) -> None:
         where = args.db or "lgmp-results.sqlite3"
@@ -167,6 +168,7 @@ def _serve(args: argparse.Namespace) -> int:
                 server_spins=args.server_spins,
                 on_game_finished=on_game_finished,
                 ready=ready,
+                proxy_protocol=args.proxy_protocol,
             )
         )
     except OSError as exc:
@@ -177,6 +179,23 @@ def _serve(args: argparse.Namespace) -> int:
             store.close()
     print("LGMP server stopped", flush=True)
     return 0
+
+
+def _durable_results(store, db: str):
+    """Import what a previous run journalled, and record every finished game durably:
+    the database, or else the journal (lgmp/results/journal.py)."""
+    from .results.journal import DurableRecorder, import_journal, journal_path_for
+    from .results.store import StoreError
+
+    journal = journal_path_for(db)
+    try:
+        imported = import_journal(store, journal)
+    except StoreError as exc:
+        logging.getLogger("lgmp.results.journal").error("%s: journalled games not imported yet: %s", journal, exc)
+    else:
+        if imported:
+            logging.getLogger("lgmp.results.journal").warning("%d journalled game(s) imported from %s", imported, journal)
+    return DurableRecorder(store, journal)
 
 
 async def _bots(args: argparse.Namespace) -> int:
