@@ -81,8 +81,8 @@ def _free_port() -> int:
 # --- the control room -------------------------------------------------------------
 
 
-async def control_room(port: int, seconds: float, source: str = CONTROL) -> list[float]:
-    """Latencies (s) from sending SPIN to receiving the GAME it caused."""
+async def control_room(port: int, seconds: float, source: str = CONTROL, pace: float = 0.1) -> list[float]:
+    """Latencies (s) from sending SPIN to receiving the GAME it caused; a spin every ``pace`` s."""
     latencies: list[float] = []
     async with await client_from(source, port) as host, await client_from(source, port) as player:
         code = await host.host_room()
@@ -113,9 +113,9 @@ async def control_room(port: int, seconds: float, source: str = CONTROL) -> list
                     brain = BotBrain(1, rng)
                 for reply in brain.react(packet):
                     if isinstance(reply, Spin):
-                        # Ten spins a second: brisk, and inside the flood limit a
-                        # real client must respect.
-                        await trio.sleep(0.1)
+                        # Ten spins a second by default: brisk, and inside the flood
+                        # limit that servers before invited packets applied to spins.
+                        await trio.sleep(pace)
                         sent_at = time.perf_counter()
                     await player.send(reply)
             nursery.cancel_scope.cancel()
