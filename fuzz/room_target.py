@@ -44,13 +44,16 @@ Checked on every call (``RoomDriver`` raises ``AssertionError`` when one breaks)
   (checks in the order 2-6, reclaiming a vacant seat) and what follows it; a
   refused REDY changes nothing.
 * **Ignored packets** (10.2, spec_model.ignored): a packet is struck exactly when
-  the document says it is ignored; a strike changes nothing in the room (seats,
-  game state including the engine's RNG, rejoiners) and its only output is the
-  resync to the sender (nothing before JOIN) -- or the close.
+  the document says it is ignored, or is a refusal that counts a strike (a refused
+  JOIN, a wrong guess at a vacant seat: spec_model.refusal_strikes); a strike
+  changes nothing in the room (seats, game state including the engine's RNG,
+  rejoiners) and its only output is the resync to the sender (nothing before
+  JOIN), or the refusal's answer -- or the close.
 * **Limits** (10.1/10.2, modelled independently): a connection is closed for
   strikes exactly when ``max_strikes`` strikes fall within ``strike_window``, and
   for flooding exactly when a token bucket of ``packet_burst`` refilled at
-  ``packet_rate``/s is empty.
+  ``packet_rate``/s is empty -- a bucket the packets the protocol invited
+  (spec_model.invited) never take from.
 * **Hub and rooms**: every connection's room exists and lists it (host, seat or
   rejoiner) and vice versa; roles are disjoint; seats are 1-6; in the lobby no
   rejoiners, ready players have distinct valid names and avatars 1-6; in a game

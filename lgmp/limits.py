@@ -98,12 +98,12 @@ class Limits:
     # Name and avatar are all v1.0 has to prove who owned a vacant seat, and anyone
     # with the code may guess. Wrong guesses are strikes; after this many in one
     # game, only the seat's own address may reclaim it (PROTOCOL.md 10.5).
-    rejoin_guesses: int = field(default=20, metadata={"help": "wrong seat-reclaim guesses per room per game before only a seat's own address may reclaim it"})
+    rejoin_guesses: int = field(default=20, metadata={"help": "wrong seat-reclaim guesses per room per game before only a seat's own address may reclaim it (0 = only ever its own address)"})
 
     # From an address other than its player's, a seat can be reclaimed only once it
     # has been vacant this long: the player's own device, reconnecting, gets it
     # back at once and first; a phone that changed network waits this long.
-    foreign_reclaim_delay: float = field(default=30.0, metadata={"help": "seconds a vacant seat waits before another address may reclaim it with its name and avatar"})
+    foreign_reclaim_delay: float = field(default=30.0, metadata={"help": "seconds a vacant seat waits before another address may reclaim it with its name and avatar (0 = at once)"})
 
     # How long shutdown waits for queued RSETs to drain before closing anyway.
     shutdown_grace: float = field(default=2.0, metadata={"help": "seconds shutdown waits for RSETs to drain"})

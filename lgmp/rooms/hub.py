@@ -141,10 +141,6 @@ class Hub:
         self._schedule(("conn", member), now + self.limits.join_timeout)
         return member
 
-    def source_of(self, member: MemberId) -> Source:
-        conn = self._connections.get(member)
-        return None if conn is None else conn.source
-
     def receive(self, member: MemberId, packet: ClientPacket, now: float) -> list[Event]:
         conn = self._connections.get(member)
         if conn is None:
