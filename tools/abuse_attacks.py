@@ -69,28 +69,29 @@ async def hold_sockets(port: int, seconds: float, source: str, sockets: int, pac
                 await trio.sleep(0.05)
                 continue
             state["opened"] += 1
-            served = False
+            served = closed = False
             decoder = Decoder(Direction.SERVER_TO_CLIENT)
             try:
                 with trio.move_on_at(deadline):
-                    while True:
+                    while not closed:
                         await stream.send_all(data)
-                        with trio.move_on_after(3) as wait:
-                            chunk = await stream.receive_some(4096)
-                            if not chunk:
-                                state["closed_by_server"] += 1
-                                break
-                            for answer in decoder.feed(chunk):
-                                if isinstance(answer, JoinResponse):
-                                    state["answers"][answer.response] = state["answers"].get(answer.response, 0) + 1
-                            if not served:
-                                served = True
-                                state["served_now"] += 1
-                                if state["served_now"] > state["peak_served"]:
-                                    state["peak_served"] = state["served_now"]
-                                    state["peak_at_s"] = round(time.monotonic() - start, 2)
-                        if not wait.cancelled_caught:
-                            await trio.sleep(3)  # the keep-alive: one small packet every few seconds
+                        # Read until the next keep-alive is due, so a close is seen at once.
+                        with trio.move_on_after(3):
+                            while True:
+                                chunk = await stream.receive_some(4096)
+                                if not chunk:
+                                    state["closed_by_server"] += 1
+                                    closed = True
+                                    break
+                                for answer in decoder.feed(chunk):
+                                    if isinstance(answer, JoinResponse):
+                                        state["answers"][answer.response] = state["answers"].get(answer.response, 0) + 1
+                                if not served:
+                                    served = True
+                                    state["served_now"] += 1
+                                    if state["served_now"] > state["peak_served"]:
+                                        state["peak_served"] = state["served_now"]
+                                        state["peak_at_s"] = round(time.monotonic() - start, 2)
             except _ERRORS:
                 state["closed_by_server"] += 1
             finally:

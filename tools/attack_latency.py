@@ -294,14 +294,18 @@ async def honest_games(port: int, games: int, rooms: int) -> dict:
                 await host.receive()
             played = 0
             await host.send(StartGame())
-            with trio.move_on_after(60):
-                while played < per_room:
-                    packet = await host.receive()
-                    if isinstance(packet, FinalResults):
-                        played += 1
-                        result["games"] += 1
-                    elif isinstance(packet, Reset) and played < per_room:
-                        await host.send(StartGame())
+            try:
+                with trio.move_on_after(60):
+                    while played < per_room:
+                        packet = await host.receive()
+                        if isinstance(packet, FinalResults):
+                            played += 1
+                            result["games"] += 1
+                        elif isinstance(packet, Reset) and played < per_room:
+                            await host.send(StartGame())
+            except (ConnectionClosed, trio.BrokenResourceError):
+                result["hosts_cut"] = result.get("hosts_cut", 0) + 1
+                nursery.cancel_scope.cancel()
         await host.aclose()
 
     async with trio.open_nursery() as nursery:
