@@ -77,6 +77,7 @@ from .rules import (
     DID_YOU_KNOW_PILES,
     FINISH_SPACE,
     SEATS,
+    SPIN_NUMBERS,
     YOURE_THE_BOSS_DECK,
     Avatar,
     Card,
@@ -436,7 +437,7 @@ class Game:
                               f"from seats {sorted(self._pending.awaiting)}")
         if seat != self._turn:
             raise NotYourTurn(f"it is seat {self._turn}'s turn, not seat {seat}'s")
-        if not _is_int(number) or not 1 <= number <= 6:
+        if not _is_int(number) or number not in SPIN_NUMBERS:
             raise BadSpinNumber(f"a spin must be 1-6, got {number!r}")
 
         events = _Events()

@@ -11,7 +11,7 @@ engine, the clients, the tools and the tests never work an answer out again:
 * how a card is answered: `card.action` (the CARD action), `card_answers`;
 * what the server answers for a player who does not: `default_answer`,
   `default_field`, `default_career`; which Finish card a place gets: `finish_card`;
-* the spinner: `draw_spin`;
+* the spinner: `draw_spin`, `SPIN_NUMBERS`;
 * careers and salaries: `find_career`, `ALL_CAREERS`, `wire_salary`, `career_salary`;
 * words for people: `SPACE_NAMES`, `FIELD_NAMES`, `AVATAR_NAMES`, `FINISH_CARD_NAMES`,
   `token_name`, `format_salary`.
@@ -177,6 +177,10 @@ CARD_SPACES: frozenset[SpaceKind] = frozenset(
 
 # The 12 equal wedges, clockwise as the original draws them.
 SPINNER_WEDGES: tuple[int, ...] = (6, 3, 4, 6, 5, 4, 1, 5, 6, 3, 2, 4)
+
+#: The numbers a spin may be (SPIN carries one): every wedge's.
+SPIN_NUMBERS = range(1, 7)
+assert set(SPINNER_WEDGES) == set(SPIN_NUMBERS)
 
 
 # --------------------------------------------------------------------------- decks
