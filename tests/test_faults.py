@@ -30,10 +30,8 @@ from lgmp.wire.packets import (
     Spin,
     StartGame,
 )
-from lgmp.game.rules import SpaceKind
+from lgmp.game.rules import CARD_SPACES, SpaceKind
 from lgmp.server.shell import LGMPServer
-
-CARD_SPACES = {1, 2, 3, 4}
 
 
 async def start_server(nursery: trio.Nursery, **limits) -> tuple[LGMPServer, int]:
