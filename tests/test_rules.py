@@ -26,6 +26,7 @@ from lgmp.game.rules import (
     SEATS,
     SPACE_NAMES,
     SPINNER_WEDGES,
+    SPIN_NUMBERS,
     YOURE_THE_BOSS_DECK,
     Avatar,
     BrandCrisisCard,
@@ -51,6 +52,7 @@ from lgmp.game.rules import (
     token_name,
     wire_salary,
 )
+from lgmp.wire import codec
 from lgmp.wire.packets import CardAction
 
 F = Field
@@ -84,6 +86,8 @@ def test_board_constants():
     assert list(SEATS) == [1, 2, 3, 4, 5, 6]
     assert BOARD_SIZE == 56 == len(BOARD)
     assert FINISH_SPACE == 55
+    # The codec sizes its seat arrays and GAME's occupancy on its own; they must agree.
+    assert codec.SEAT_COUNT == len(SEATS) and codec.BOARD_SPACES == BOARD_SIZE
 
 
 def test_board_spaces():
@@ -116,6 +120,7 @@ def test_did_you_know_colours():
 def test_spinner():
     assert SPINNER_WEDGES == (6, 3, 4, 6, 5, 4, 1, 5, 6, 3, 2, 4)
     assert Counter(SPINNER_WEDGES) == {4: 3, 6: 3, 3: 2, 5: 2, 1: 1, 2: 1}
+    assert list(SPIN_NUMBERS) == [1, 2, 3, 4, 5, 6]
 
 
 def test_brand_crisis_deck():

@@ -29,6 +29,7 @@ from ..game.rules import (
     CAREERS,
     FIELD_LETTERS,
     FIELD_NAMES,
+    SEATS,
     Avatar,
     BrandCrisisCard,
     Card,
@@ -382,7 +383,7 @@ def standings_lines(results: FinalResults, seat: int | None, who: Callable[[int]
         career = results.careers[s - 1]
         dollars = career_salary(career, results.salaries[s - 1])
         lines.append(f"  {place}. {who(s):<14} {career:<46}{format_salary(dollars):>9}")
-    if seat and 1 <= seat <= 6 and results.places[seat - 1]:
+    if seat in SEATS and results.places[seat - 1]:
         place = results.places[seat - 1]
         career = results.careers[seat - 1]
         dollars = career_salary(career, results.salaries[seat - 1])
