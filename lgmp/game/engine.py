@@ -520,7 +520,7 @@ class Game:
             career = default_career(default_field(dict(zip(Field, player.tokens))))
             outcome = self.choose_career(seat, career.field, career.name,
                                          wire_salary(career))
-            self._players[seat].auto_career = True
+            player.auto_career = True
             return outcome
         raise NothingOwed(f"seat {seat} owes nothing now")
 

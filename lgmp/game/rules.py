@@ -8,7 +8,8 @@ The look-ups below the data are the one place each rule question is answered, so
 engine, the clients, the tools and the tests never work an answer out again:
 
 * a card by kind and number: `card`, `find_card` (and `DECKS`);
-* how a card is answered: `card.action` (the CARD action), `card_answers`;
+* how a card is answered: `card.action` (the CARD action), `card_answers`, and by
+  whom: `card.everyone_answers` (else the mover alone);
 * what the server answers for a player who does not: `default_answer`,
   `default_field`, `default_career`; which Finish card a place gets: `finish_card`;
 * the spinner: `draw_spin`, `SPIN_NUMBERS`;
@@ -179,7 +180,7 @@ CARD_SPACES: frozenset[SpaceKind] = frozenset(
 SPINNER_WEDGES: tuple[int, ...] = (6, 3, 4, 6, 5, 4, 1, 5, 6, 3, 2, 4)
 
 #: The numbers a spin may be (SPIN carries one): every wedge's.
-SPIN_NUMBERS = range(1, 7)
+SPIN_NUMBERS: range = range(1, 7)
 assert set(SPINNER_WEDGES) == set(SPIN_NUMBERS)
 
 
@@ -364,7 +365,8 @@ ALL_CAREERS: tuple[Career, ...] = tuple(c for careers in CAREERS.values() for c 
 # A career listed under two fields pays the same in both, so a name alone (all FINL
 # carries) names one salary.
 _SALARY_BY_NAME: Mapping[str, int] = MappingProxyType({c.name.casefold(): c.salary for c in ALL_CAREERS})
-assert len(_SALARY_BY_NAME) == len({(c.name.casefold(), c.salary) for c in ALL_CAREERS})
+assert len(_SALARY_BY_NAME) == len({(c.name.casefold(), c.salary) for c in ALL_CAREERS}), \
+    "a career name with two salaries"
 
 # Each field's best-paid career, the first listed on an equal salary (max keeps the first).
 _DEFAULT_CAREERS: Mapping[Field, Career] = MappingProxyType({
@@ -372,7 +374,7 @@ _DEFAULT_CAREERS: Mapping[Field, Career] = MappingProxyType({
 })
 
 
-# =========================================================================== look-ups
+# --------------------------------------------------------------------------- look-ups
 
 class UnknownCard(LookupError):
     """No card of that kind and number (Plain and Finish spaces deal no answerable card)."""
@@ -472,7 +474,7 @@ def career_salary(name: str, wire_thousands: int) -> int:
     return wire_thousands * 1000
 
 
-# =========================================================================== words
+# --------------------------------------------------------------------------- words for people
 
 def format_salary(dollars: int) -> str:
     """A salary as every screen shows it: "$90,700"."""
