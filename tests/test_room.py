@@ -36,6 +36,7 @@ from lgmp.game.rules import (
     BOARD,
     DID_YOU_KNOW_FIELD,
     FINISH_SPACE,
+    Field,
     SpaceKind,
 )
 
@@ -459,7 +460,7 @@ def test_group_cards_go_to_every_player_and_wait_for_every_seat(kind):
         bad, decline = CardAnswer(2, pile % 6 + 1), CardAnswer(2, 0)
     else:
         offered = rules.card(kind, number).options
-        bad = CardAnswer(2, next((f for f in range(1, 7) if f not in offered), 0))
+        bad = CardAnswer(2, next((f for f in Field if f not in offered), 0))
         decline = CardAnswer(2, offered[-1])
     with pytest.raises(RuleError):
         room.handle(m(3), bad, 1.0)

@@ -44,6 +44,7 @@ from lgmp.game.rules import (
     CARD_SPACES,
     DID_YOU_KNOW_FIELD,
     FINISH_SPACE,
+    SPIN_NUMBERS,
     SpaceKind,
     draw_spin,
 )
@@ -128,7 +129,7 @@ async def observe_host(client: LGMPClient, seats: tuple[int, ...]) -> HostLog:
                     assert packet.space == 0
                     assert packet.turn == next_seat(seats, mover, finished)
                 else:  # event 2: a spin landed
-                    assert 1 <= new - old <= 6 or new == FINISH_SPACE
+                    assert new - old in SPIN_NUMBERS or new == FINISH_SPACE
                     assert packet.space == BOARD[new]
                     if packet.space in CARD_KINDS:
                         assert packet.turn == mover, "a card waits: the turn stays with the mover"
