@@ -207,7 +207,8 @@ GOLDEN = [
         {
             "seats": [
                 {"seat": 1, "place": 2, "career": "Media Planner", "salary": 54, "salary_dollars": 54000},
-                {"seat": 2, "place": 1, "career": "Creative Director", "salary": 132, "salary_dollars": 132000},
+                # The catalogue's exact figure, not the wire's rounded-down thousands.
+                {"seat": 2, "place": 1, "career": "Creative Director", "salary": 132, "salary_dollars": 132770},
             ]
             + [{"seat": s, "place": 0, "career": "", "salary": 0, "salary_dollars": 0} for s in range(3, 7)]
         },
@@ -278,6 +279,10 @@ def test_text_is_shown_escaped_and_unambiguous():
 def test_career_choice_notes_what_the_server_will_refuse():
     [wrong_salary] = decode_bytes("#1", C2S, encode(CareerChoice(3, "System Architect", 100)))
     assert format_text(wrong_salary).endswith('salary=100k (catalogue salary 105k)')
+    # Dollars are the catalogue's only where the wire agrees with it.
+    assert json.loads(format_json(wrong_salary))["fields"]["salary_dollars"] == 100_000
+    [exact] = decode_bytes("#1", C2S, encode(CareerChoice(1, "User Experience Designer", 90)))
+    assert json.loads(format_json(exact))["fields"]["salary_dollars"] == 90_700
     [unknown] = decode_bytes("#1", C2S, encode(CareerChoice(1, "Pilot", 1)))
     assert format_text(unknown).endswith("(not a career of this field)")
 

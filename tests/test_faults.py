@@ -30,11 +30,9 @@ from lgmp.wire.packets import (
     Spin,
     StartGame,
 )
-from lgmp.game.rules import SpaceKind
+from lgmp.game.rules import CARD_SPACES, SpaceKind
 from lgmp.server.shell import LGMPServer
 from tests.conftest import until_closed
-
-CARD_SPACES = {1, 2, 3, 4}
 
 
 async def start_server(nursery: trio.Nursery, **limits) -> tuple[LGMPServer, int]:

@@ -31,15 +31,16 @@ from ..wire.packets import (
     Spin,
 )
 from ..game.rules import (
-    BRAND_CRISIS_DECK,
     CARD_SPACES,
-    CAREER_POINT_DECK,
     CAREERS,
-    DID_YOU_KNOW_DECK,
-    SPINNER_WEDGES,
-    YOURE_THE_BOSS_DECK,
-    Field,
+    CareerPointCard,
     SpaceKind,
+    YoureTheBossCard,
+    card_answers,
+    default_answer,
+    default_field,
+    draw_spin,
+    find_card,
     wire_salary,
 )
 
@@ -61,36 +62,33 @@ class BotBrain:
         if isinstance(packet, GameUpdate):
             if packet.turn == self.seat and packet.space not in CARD_SPACES and packet is not self._last_spin_game:
                 self._last_spin_game = packet
-                return [Spin(self.rng.choice(SPINNER_WEDGES))]
+                return [Spin(draw_spin(self.rng))]
         elif isinstance(packet, CardDealt):
             return self._answer(packet)
         elif isinstance(packet, FinalResults):
             self.results = packet
         return []
 
-    def _answer(self, card: CardDealt) -> list[ClientPacket]:
-        n = card.number - 1
-        if card.kind == SpaceKind.BRAND_CRISIS:
-            return [CardAnswer(CardAction.MOVE, BRAND_CRISIS_DECK[n].move)]
-        if card.kind == SpaceKind.CAREER_POINT:
-            option = CAREER_POINT_DECK[n]
-            return [CardAnswer(CardAction.MOVE, self.rng.choice((option.option_a, option.option_b)))]
-        if card.kind == SpaceKind.YOURE_THE_BOSS:
-            chosen = self.rng.choice(YOURE_THE_BOSS_DECK[n].options)
-            self.tokens[chosen] = self.tokens.get(chosen, 0) + 1
-            return [CardAnswer(CardAction.TOKEN, chosen)]
-        if card.kind == SpaceKind.DID_YOU_KNOW:
-            pile = DID_YOU_KNOW_DECK[n].field
-            self.tokens[pile] = self.tokens.get(pile, 0) + 1
-            return [CardAnswer(CardAction.TOKEN, pile)]
-        if card.kind == SpaceKind.FINISH and not self.career_sent:
+    def _answer(self, dealt: CardDealt) -> list[ClientPacket]:
+        if dealt.kind == SpaceKind.FINISH:
+            if self.career_sent:
+                return []
             self.finished = self.career_sent = True
             return [self.career()]
-        return []
+        card = find_card(dealt.kind, dealt.number)
+        if card is None:
+            return []  # no such card: nothing it could answer would be accepted
+        if isinstance(card, (CareerPointCard, YoureTheBossCard)):
+            value = self.rng.choice(card_answers(card))  # a real choice: any of them
+        else:
+            value = default_answer(card)  # Brand Crisis's only move; Did You Know: take the token
+        if card.action is CardAction.TOKEN:
+            self.tokens[value] = self.tokens.get(value, 0) + 1
+        return [CardAnswer(card.action, value)]
 
     def career(self) -> CareerChoice:
         """Pick the field it collected most tokens in, and a career there."""
-        field_ = max(Field, key=lambda f: (self.tokens.get(f, 0), -f))
+        field_ = default_field(self.tokens)
         career = self.rng.choice(CAREERS[field_])
         return CareerChoice(field_, career.name, wire_salary(career))
 
