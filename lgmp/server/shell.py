@@ -134,6 +134,11 @@ class LGMPServer:
         self._store_send.close()
         with trio.move_on_after(self.limits.shutdown_grace + 5):
             await self._store_done.wait()
+        # The store's last commits released FINLs (and the RSETs behind them): give
+        # them the same bounded time to drain before everything is cancelled.
+        with trio.move_on_after(self.limits.shutdown_grace):
+            while self._peers:
+                await trio.sleep(0.01)
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 
@@ -180,10 +185,18 @@ class LGMPServer:
             await self._final_flush(peer)
         finally:
             self._peers.pop(member, None)
-            with trio.CancelScope(shield=True), trio.move_on_after(1):
-                if peer.flusher is not None:
-                    await peer.flusher.wait()  # the flusher lets go of the socket first
-                await stream.aclose()
+            if peer.flusher is not None:
+                # The bounded flush is over: what is still queued (behind a hold, say)
+                # will never be written, and a flusher waiting at a hold must not
+                # outlive its socket.
+                conn.send_failed("the connection closed first")
+                if peer.wake is not None:
+                    peer.wake.set()
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(1):
+                    if peer.flusher is not None:
+                        await peer.flusher.wait()  # the flusher lets go of the socket first
+                await stream.aclose()  # even when the flusher did not end in time
             log.info("[conn %d %s] closed: %s", member, address, conn.closing)
 
     async def _read(self, peer: _Peer) -> None:
