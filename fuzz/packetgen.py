@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import random
 
-from lgmp.wire.codec import BOARD_SPACES, SEAT_COUNT, TEXT_MAX, encode
+from lgmp.wire.codec import encode
 from lgmp.wire.packets import (
+    BOARD_SPACES,
+    SEAT_COUNT,
+    TEXT_MAX,
     CardAnswer,
     CardDealt,
     CareerChoice,

@@ -341,6 +341,18 @@ def test_stream_dumper_any_chunking_gives_offsets_and_exact_bytes():
     assert [r.offset for r in records] == [0, 8, 17, 21, 26]
 
 
+def test_stream_dumper_gives_every_good_packet_before_the_bad_bytes():
+    wire = encode_all([StartGame(), Spin(2)]) + b"JUNKSTRT"
+    dumper = StreamDumper("#1", C2S)
+    records = dumper.feed(wire[:6]) + dumper.feed(wire[6:])
+    assert [type(r) for r in records] == [PacketRecord, PacketRecord, ErrorRecord]
+    assert [(r.offset, r.raw) for r in records[:2]] == [(0, b"STRT"), (4, b"SPIN\x02")]
+    error = records[2]
+    assert (error.offset, error.tag, error.reason, error.data) == (9, "JUNK", "unknown tag for c2s", b"JUNKSTRT")
+    assert dumper.feed(b"SPIN\x01") == [] and dumper.skipped == 5
+    assert dumper.close() == []
+
+
 def test_raw_file_and_stdin(tmp_path, capsys, monkeypatch):
     raw = tmp_path / "server.bin"
     raw.write_bytes(encode_all([JoinResponse(4)]))

@@ -370,7 +370,8 @@ plausible_packets = st.one_of(
     st.builds(ReadyRequest, names, st.integers(0, 7)),
     st.just(StartGame()),
     st.builds(Spin, st.integers(0, 7)),
-    st.builds(CardAnswer, st.sampled_from([1, 2]), st.integers(-3, 6)),
+    st.builds(lambda action, value: CardAnswer(action, value if action == 1 else value % 256),  # unsigned unless a move
+              st.sampled_from([1, 2]), st.integers(-3, 6)),
     st.builds(CareerChoice, st.integers(1, 6), st.sampled_from(["Creative Director", "system architect", "Nope"]),
               st.sampled_from([132, 105, 0])),
 )

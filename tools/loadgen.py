@@ -60,8 +60,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lgmp.clients.bot import BotBrain
-from lgmp.wire.codec import Decoder, encode
-from lgmp.wire.errors import RemoteProtocolError
+from lgmp.wire.codec import BadBytes, Decoder, encode
 from lgmp.wire.packets import (
     CardDealt,
     ClientPacket,
@@ -402,14 +401,14 @@ class LoadGen:
             self._lost(conn)
             return
         now = time.perf_counter()
-        try:
-            packets = conn.decoder.feed(data)
-        except RemoteProtocolError as exc:
-            self.error(f"bad bytes from the server: {exc}")
-            self._lost(conn)
-            return
-        for packet in packets:
-            self._packet(conn, packet, now)
+        decoder = conn.decoder
+        decoder.receive_data(data)
+        while (found := decoder.next_packet()) is not None:
+            if isinstance(found, BadBytes):
+                self.error(f"bad bytes from the server: {found.error()}")
+                self._lost(conn)
+                return
+            self._packet(conn, found.packet, now)
             if conn.closed:
                 return
 
