@@ -1,0 +1,67 @@
+"""What the HTTP side knows of one server, kept from its events alone.
+
+``ServerWatch`` registers itself with ``LGMPServer.watch`` and keeps, per batch of
+the core's events: the room views (``RoomViews``), the event counters for the
+metrics, the recent activity, and the spectators' change marks. It never reads
+the hub's rooms. ``gauges()`` reads what is true now for a scrape.
+"""
+
+from __future__ import annotations
+
+import time
+
+import trio
+
+from ..limits import Limits
+from ..rooms.view import RoomView, RoomViews
+from ..server.shell import LGMPServer
+from .activity import Activity
+from .metrics import EventCounts, Gauges, SpectatorCounts
+from .spectators import Render, Spectators
+
+
+class ServerWatch:
+    def __init__(self, server: LGMPServer, *, render: Render | None = None, limits: Limits | None = None):
+        self.server = server
+        self.views = RoomViews()
+        self.counts = EventCounts()
+        self.activity = Activity()
+        self.spectator_counts = SpectatorCounts()
+        self.spectators = Spectators(limits or server.limits, self.spectator_counts, render or (lambda code: None))
+        self.started = time.time()
+        server.watch(self.observe)
+
+    def observe(self, events: list, now: float) -> None:
+        self.views.apply(events)
+        self.counts.observe(events)
+        self.activity.observe(events, now)
+        self.spectators.observe(events)
+
+    # --- reading --------------------------------------------------------------------
+
+    def room(self, code: str) -> RoomView | None:
+        return self.views.rooms.get(code)
+
+    def rooms(self) -> list[RoomView]:
+        return list(self.views.rooms.values())
+
+    @staticmethod
+    def wall_time(core_time: float) -> float:
+        """A time on the core's clock (trio's, monotonic) as a unix time."""
+        return time.time() - (trio.current_time() - core_time)
+
+    @staticmethod
+    def now() -> float:
+        return trio.current_time()
+
+    def uptime(self) -> float:
+        return time.time() - self.started
+
+    def gauges(self) -> Gauges:
+        rooms = {"lobby": 0, "game": 0}
+        players = {"present": 0, "absent": 0}
+        for view in self.views.rooms.values():
+            rooms[view.phase] = rooms.get(view.phase, 0) + 1
+            for seat in view.seats.values():
+                players["present" if seat.present else "absent"] += 1
+        return Gauges(self.server.open_connections, rooms, players, self.spectators.total)
