@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from html import escape
 
-from ..game.rules import AVATAR_NAMES, BOARD, BOARD_SIZE, DID_YOU_KNOW_FIELD, FIELD_NAMES, FINISH_SPACE, Avatar, Field, SpaceKind
+from ..game.rules import AVATAR_NAMES, BOARD, BOARD_SIZE, DID_YOU_KNOW_FIELD, FINISH_SPACE, Avatar, Field, SpaceKind
 
 COLUMNS = 8
 ROWS = BOARD_SIZE // COLUMNS
 CELL_W, CELL_H, GAP, MARGIN = 96, 80, 10, 14
 WIDTH = MARGIN * 2 + COLUMNS * CELL_W + (COLUMNS - 1) * GAP
 HEIGHT = MARGIN * 2 + ROWS * CELL_H + (ROWS - 1) * GAP
-PIECE_R = 12
+PIECE_R = 13
 assert COLUMNS * ROWS == BOARD_SIZE
 
 AVATAR_COLOURS = {
@@ -36,6 +36,11 @@ KIND_LABELS = {
     SpaceKind.BRAND_CRISIS: "Brand Crisis", SpaceKind.CAREER_POINT: "Career Point",
     SpaceKind.YOURE_THE_BOSS: "You're the Boss", SpaceKind.DID_YOU_KNOW: "Did You Know?",
     SpaceKind.FINISH: "FINISH",
+}
+# The pile's field on a Did You Know space, short enough for its cell (colour says the rest).
+_SHORT_FIELD = {
+    Field.DESIGN: "Design", Field.PUBLIC_RELATIONS: "Public Rel.", Field.BUSINESS_DATA_ANALYTICS: "Data Analytics",
+    Field.GRAPHIC_MEDIA_MANAGEMENT: "Graphic Media", Field.MARKETING: "Marketing", Field.ADVERTISING: "Advertising",
 }
 # Where pieces sharing a space stand inside it: up to six, three by two.
 _SLOTS = [(-26, -8), (0, -8), (26, -8), (-26, 18), (0, 18), (26, 18)]
@@ -61,7 +66,7 @@ def space_label(space: int) -> str:
         return "START"
     kind = BOARD[space]
     if kind is SpaceKind.DID_YOU_KNOW:
-        return FIELD_NAMES[DID_YOU_KNOW_FIELD[space]]
+        return "? " + _SHORT_FIELD[DID_YOU_KNOW_FIELD[space]]
     return KIND_LABELS.get(kind, "")
 
 

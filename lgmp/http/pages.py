@@ -126,9 +126,9 @@ def _legend() -> list[dict]:
 def overview_context(rooms: list[dict], gauges: dict, buckets: list[Bucket], games_per_minute: float, uptime: float,
                      *, shown: int = 100) -> dict:
     moves = [(f"-{(len(buckets) - 1 - i) * BUCKET_SECONDS:.0f}s", b.moves) for i, b in enumerate(buckets)]
-    chart = plots.columns(moves, width=720, height=160, colour="#5c6bc0", css_class="chart activity", every=15)
+    chart = plots.columns(moves, width=1200, height=150, colour="#5c6bc0", css_class="chart activity", every=12)
     games = [(f"-{(len(buckets) - 1 - i) * BUCKET_SECONDS:.0f}s", b.games_finished) for i, b in enumerate(buckets)]
-    games_chart = plots.columns(games, width=720, height=110, colour="#26a69a", css_class="chart activity", every=15)
+    games_chart = plots.columns(games, width=1200, height=100, colour="#26a69a", css_class="chart activity", every=12)
     return {"rooms": rooms[:shown], "more": max(0, len(rooms) - shown), "total_rooms": len(rooms), **gauges,
             "games_per_minute": games_per_minute, "uptime": _duration(uptime),
             "chart": Markup(chart), "games_chart": Markup(games_chart), "bucket": BUCKET_SECONDS}

@@ -26,7 +26,7 @@ from ..server.shell import LGMPServer
 from .app import build_app, open_results
 from .metrics import LGMPCollector, make_registry
 from .pages import room_fragments
-from .spectators import sse
+from .spectators import UPDATE_INTERVAL, sse
 from .watch import ServerWatch
 
 log = logging.getLogger("lgmp.http")
@@ -56,6 +56,7 @@ class HTTPSettings:
     admin_token: str | None = None  # None: DELETE /api/rooms/{code} is refused
     results_path: str | None = None  # the results file to read; None: the server keeps none
     on_ready: Callable[[str], object] | None = None  # called with the base URL once bound
+    update_interval: float = UPDATE_INTERVAL  # spectators' updates per room at most this often
 
 
 class HTTPService:
@@ -63,7 +64,7 @@ class HTTPService:
         self.server = server
         self.settings = settings
         self.admin_token = settings.admin_token or None
-        self.watch = ServerWatch(server, render=self._render_update)
+        self.watch = ServerWatch(server, render=self._render_update, interval=settings.update_interval)
         self.registry = make_registry(
             LGMPCollector(server.stats, self.watch.counts, self.watch.spectator_counts, self.watch.gauges))
         self.app = build_app(self)

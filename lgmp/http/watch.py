@@ -17,17 +17,19 @@ from ..rooms.view import RoomView, RoomViews
 from ..server.shell import LGMPServer
 from .activity import Activity
 from .metrics import EventCounts, Gauges, SpectatorCounts
-from .spectators import Render, Spectators
+from .spectators import UPDATE_INTERVAL, Render, Spectators
 
 
 class ServerWatch:
-    def __init__(self, server: LGMPServer, *, render: Render | None = None, limits: Limits | None = None):
+    def __init__(self, server: LGMPServer, *, render: Render | None = None, limits: Limits | None = None,
+                 interval: float = UPDATE_INTERVAL):
         self.server = server
         self.views = RoomViews()
         self.counts = EventCounts()
         self.activity = Activity()
         self.spectator_counts = SpectatorCounts()
-        self.spectators = Spectators(limits or server.limits, self.spectator_counts, render or (lambda code: None))
+        self.spectators = Spectators(limits or server.limits, self.spectator_counts, render or (lambda code: None),
+                                     interval=interval)
         self.started = time.time()
         server.watch(self.observe)
 

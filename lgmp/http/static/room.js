@@ -20,7 +20,10 @@
     var reason = JSON.parse(e.data).reason;
     source.close();
     room.dataset.phase = "closed";
-    show("room closed: " + reason, "off");
+    var status = document.getElementById("status");
+    status.innerHTML = '<div class="phase over">Room closed</div><div class="closed-note"></div>';
+    status.querySelector(".closed-note").textContent = "The room has ended: " + reason + ".";
+    show("room closed", "off");
   });
   source.addEventListener("error", function () {
     if (source.readyState === EventSource.CLOSED) { show("disconnected", "off"); }
