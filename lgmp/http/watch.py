@@ -13,6 +13,7 @@ import time
 import trio
 
 from ..limits import Limits
+from ..rooms.events import RoomClosed
 from ..rooms.view import RoomView, RoomViews
 from ..server.shell import LGMPServer
 from .activity import Activity
@@ -34,10 +35,27 @@ class ServerWatch:
         server.watch(self.observe)
 
     def observe(self, events: list, now: float) -> None:
-        self.views.apply(events)
+        spectators = self.spectators
+        if spectators.rooms and any(type(e) is RoomClosed and e.room in spectators.rooms for e in events):
+            self._observe_closing(events)
+        else:
+            self.views.apply(events)
+            spectators.observe(events)
         self.counts.observe(events)
         self.activity.observe(events, now)
-        self.spectators.observe(events)
+
+    def _observe_closing(self, events: list) -> None:
+        """A watched room closes in this batch: its viewers get its last state first
+        (the final standings, say), rendered while its view still exists."""
+        start = 0
+        for i, event in enumerate(events):
+            if type(event) is RoomClosed and event.room in self.spectators.rooms:
+                self.views.apply(events[start:i])
+                self.spectators.observe(events[start:i])
+                self.spectators.publish(event.room)
+                start = i
+        self.views.apply(events[start:])
+        self.spectators.observe(events[start:])
 
     # --- reading --------------------------------------------------------------------
 
