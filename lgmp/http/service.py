@@ -73,12 +73,30 @@ class HTTPService:
         self._stop = trio.Event()
         self._stopped = trio.Event()
         self._results: ResultsStore | None = None
+        self._published: dict[str, dict[str, str]] = {}  # per watched room: the regions last sent
 
     # --- for the routes ------------------------------------------------------------------
 
-    def _render_update(self, code: str) -> bytes | None:
+    def _render_update(self, code: str, whole: bool) -> bytes | None:
+        """A room's update for its spectators: every region when ``whole``, else only
+        the regions that differ from its previous update (most turns move a piece and
+        leave the seats table alone)."""
+        published = self._published
         view = self.watch.room(code)
-        return None if view is None else sse("room", room_fragments(view))
+        if view is None:
+            published.pop(code, None)
+            return None
+        fragments = room_fragments(view)
+        previous = published.get(code)
+        if len(published) > 2 * len(self.watch.spectators.rooms) + 16:  # forget rooms nobody watches now
+            for gone in [c for c in published if c not in self.watch.spectators.rooms]:
+                del published[gone]
+        published[code] = fragments
+        if not whole and previous is not None:
+            fragments = {k: v for k, v in fragments.items() if previous.get(k) != v}
+            if not fragments:
+                return None  # nothing a viewer can see changed
+        return sse("room", fragments)
 
     def results(self) -> tuple[ResultsStore | None, str]:
         """The results file, read-only, opened on first use (the server creates it)."""

@@ -68,7 +68,10 @@ class Viewer:
         self.dropped = False
 
 
-Render = Callable[[str], "bytes | None"]  # room code -> its update message (None: no such room)
+# (room code, whole) -> its update message; None if there is no such room (or, when
+# not ``whole``, nothing changed since the room's previous update, which is all a
+# message that is not whole carries).
+Render = Callable[[str, bool], "bytes | None"]
 
 
 class Spectators:
@@ -80,6 +83,7 @@ class Spectators:
         self.rooms: dict[str, set[Viewer]] = {}
         self.total = 0
         self._dirty: set[str] = set()
+        self._fresh: set[str] = set()  # rooms with a viewer that joined since their last update
         self._wake = trio.Event()
 
     # --- viewers ---------------------------------------------------------------------
@@ -94,11 +98,12 @@ class Spectators:
         if viewers is not None and len(viewers) >= self.limits.max_viewers_per_room:
             self.counts.refused["room_full"] += 1
             raise Refused("room_full")
-        first = self.render(code)
+        first = self.render(code, True)
         if first is None:
             return None
         viewer = Viewer(code, self.limits.viewer_queue)
         viewer.send.send_nowait(first)
+        self._fresh.add(code)
         self.rooms.setdefault(code, set()).add(viewer)
         self.total += 1
         return viewer
@@ -110,6 +115,7 @@ class Spectators:
         viewers.discard(viewer)
         if not viewers:
             del self.rooms[viewer.code]
+            self._fresh.discard(viewer.code)
         self.total -= 1
         viewer.send.close()
 
@@ -157,9 +163,12 @@ class Spectators:
         viewers = self.rooms.get(code)
         if not viewers:
             return
-        message = self.render(code)
+        # A viewer that joined since the last update has the room as it was then, not
+        # as the last update left it: send everything to all of them this once.
+        message = self.render(code, code in self._fresh)
+        self._fresh.discard(code)
         if message is None:
-            return  # the room is gone; its RoomClosed ends the streams
+            return  # nothing to show (or the room is gone: its RoomClosed ends the streams)
         for viewer in list(viewers):
             try:
                 viewer.send.send_nowait(message)

@@ -29,7 +29,7 @@ class ServerWatch:
         self.counts = EventCounts()
         self.activity = Activity()
         self.spectator_counts = SpectatorCounts()
-        self.spectators = Spectators(limits or server.limits, self.spectator_counts, render or (lambda code: None),
+        self.spectators = Spectators(limits or server.limits, self.spectator_counts, render or (lambda code, whole: None),
                                      interval=interval)
         self.started = time.time()
         server.watch(self.observe)
