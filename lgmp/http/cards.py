@@ -48,7 +48,8 @@ def card_text(kind: int, number: int) -> str:
             options = ", ".join(FIELD_NAMES[f] for f in YOURE_THE_BOSS_DECK[index].options)
             return f"Every player picks a token: {options}."
         if kind == SpaceKind.DID_YOU_KNOW:
-            return f"Every player may take a {FIELD_NAMES[DID_YOU_KNOW_DECK[index].field]} token."
+            name = FIELD_NAMES[DID_YOU_KNOW_DECK[index].field]
+            return f"Every player may take {'an' if name[0] in 'AEIOU' else 'a'} {name} token."
         if kind == SpaceKind.FINISH:
             return _FINISH_TEXT[number]
     except (IndexError, KeyError):
