@@ -3,7 +3,7 @@ events and the live room views, exposed in Prometheus' text format at ``/metrics
 
 Nothing here runs per packet: the shell keeps plain counters (``ShellStats``),
 ``EventCounts`` counts the few events that matter as they are watched, and the
-``Collector`` turns both, plus what the room views show now, into metric families
+``LGMPCollector`` turns both, plus what the room views show now, into metric families
 only when scraped. Each server has its own ``CollectorRegistry``, so tests can run
 several servers in one process. Names follow Prometheus' conventions: an
 ``lgmp_`` prefix, ``_total`` counters, seconds.
