@@ -29,6 +29,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import trio
 
@@ -36,7 +37,9 @@ from ..limits import Limits
 from ..rooms.events import CloseMember, Deliver, Event, StoreGame
 from ..rooms.hub import Hub
 from ..wire.codec import encode
+from ..wire.packets import Spin
 from .connection import Connection
+from .stats import ShellStats
 
 log = logging.getLogger("lgmp.server")
 
@@ -53,6 +56,14 @@ _CAPACITY_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 _ACCEPT_BACKOFF = 0.1  # seconds: long enough for a closing socket to free its descriptor
 
 OnGameFinished = Callable[[StoreGame, float, float], object]
+
+
+class Companion(Protocol):
+    """A service run beside the server by ``run_server`` (``lgmp serve --http``)."""
+
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None: ...
+
+    async def shutdown(self) -> None: ...
 
 
 class _Peer:
@@ -94,6 +105,7 @@ class LGMPServer:
         self._nursery: trio.Nursery | None = None
         self._store_done = trio.Event()
         self._observers: list[Callable[[list[Event], float], object]] = []
+        self.stats = ShellStats()  # counters only the shell sees (connections, packets, timings)
 
     def watch(self, observer: Callable[[list[Event], float], object]) -> None:
         """Call ``observer(events, now)`` with every batch of the core's events, before
@@ -105,6 +117,13 @@ class LGMPServer:
     def open_connections(self) -> int:
         """Sockets the server still holds (a closing one counts until it is closed)."""
         return len(self._peers)
+
+    def close_room(self, code: str, reason: str = "closed by an operator") -> bool:
+        """Close room ``code`` as if its host left: RSET to every member, then close them.
+        False when there is no such room."""
+        events = self.hub.close_room(code, reason)
+        self._run(events)
+        return bool(events)
 
     # --- running -----------------------------------------------------------------
 
@@ -170,6 +189,7 @@ class LGMPServer:
         member = self.hub.connect(trio.current_time())
         conn = Connection(member, limits=self.limits, peer=address)
         peer = self._peers[member] = _Peer(conn, stream)
+        self.stats.opened += 1
         self._poke_timer()
         log.debug("[conn %d %s] connected", member, address)
         try:
@@ -185,6 +205,7 @@ class LGMPServer:
             await self._final_flush(peer)
         finally:
             self._peers.pop(member, None)
+            self.stats.connection_closed(conn.closing)
             if peer.flusher is not None:
                 # The bounded flush is over: what is still queued (behind a hold, say)
                 # will never be written, and a flusher waiting at a hold must not
@@ -221,7 +242,15 @@ class LGMPServer:
                 return
             now = trio.current_time()
             conn.receive_data(data, now)
+            received = self.stats.received
             while (packet := conn.next_packet()) is not None:
+                kind = type(packet)
+                received[kind] += 1
+                if kind is Spin:  # time what the server adds to SPIN->GAME, up to the written GAME
+                    started = time.perf_counter()
+                    self._run(hub.receive(member, packet, now))
+                    self.stats.spin_seconds.observe(time.perf_counter() - started)
+                    continue
                 self._run(hub.receive(member, packet, now))
             self._note_lost(peer)
         self._run([])
@@ -274,15 +303,19 @@ class LGMPServer:
         # most of the server's CPU time under load.
         touched: dict[_Peer, None] = {}
         peers = self._peers
+        sent = self.stats.sent
         for event in events:
             kind = type(event)
             if kind is Deliver:
                 data = encode(event.packet)  # once, for every recipient
+                queued = 0
                 for member in event.to:
                     peer = peers.get(member)
                     if peer is not None and peer.conn.closing is None:
                         peer.conn.send(data)
                         touched[peer] = None
+                        queued += 1
+                sent[type(event.packet)] += queued
             elif kind is CloseMember:
                 peer = peers.get(event.member)
                 if peer is not None and peer.conn.closing is None:
@@ -408,7 +441,9 @@ class LGMPServer:
             async for game, started, ended, token in self._store_receive:
                 if self._on_game_finished is not None:
                     with trio.CancelScope(shield=True):
+                        begun = time.perf_counter()
                         await trio.to_thread.run_sync(self._commit, game, started, ended)
+                        self.stats.commit_seconds.observe(time.perf_counter() - begun)
                 self._release(game, token)
         finally:
             self._store_done.set()
@@ -444,16 +479,25 @@ async def run_server(
     server_spins: bool,
     on_game_finished: OnGameFinished | None = None,
     ready: Callable[[int], object] | None = None,
+    companion: Callable[[LGMPServer], Companion] | None = None,
 ) -> None:
-    """Run until SIGINT/SIGTERM, then shut down gracefully."""
+    """Run until SIGINT/SIGTERM, then shut down gracefully.
+
+    ``companion``, if given, makes a service that runs beside the server in the same
+    process (the HTTP side): started once the server listens, shut down after it."""
     server = LGMPServer(limits=limits, seed=seed, server_spins=server_spins, on_game_finished=on_game_finished)
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            beside = companion(server) if companion is not None else None  # watching before the first connection
             bound = await nursery.start(server.serve, host, port)
             if ready is not None:
                 ready(bound)
+            if beside is not None:
+                await nursery.start(beside.serve)
             async for signum in signals:
                 log.info("received %s", signal.Signals(signum).name)
                 break
         await server.shutdown()
+        if beside is not None:
+            await beside.shutdown()
         nursery.cancel_scope.cancel()

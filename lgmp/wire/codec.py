@@ -255,9 +255,10 @@ MAX_PACKET_SIZE: dict[Direction, int] = {
 }
 
 
-def tag_of(packet: Packet) -> str:
-    """The 4-letter tag ``packet`` is sent with."""
-    return _BY_TYPE[type(packet)].tag.decode("ascii")
+def tag_of(packet: Packet | type) -> str:
+    """The 4-letter tag ``packet`` (or a packet class) is sent with."""
+    kind = packet if isinstance(packet, type) else type(packet)
+    return _BY_TYPE[kind].tag.decode("ascii")
 
 
 def direction_of(packet: Packet) -> Direction:
