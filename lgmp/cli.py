@@ -88,14 +88,20 @@ def _whole(low: int, high: float = math.inf, what: str = "a whole number") -> Ca
     return parse
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is out of range: give 0 or more seconds")
-    return value
+def _number(unit: str, *, above_zero: bool = False) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of {unit}") from None
+        if not math.isfinite(value) or value < 0 or (above_zero and value == 0):
+            raise argparse.ArgumentTypeError(f"{text} is out of range: give {'more than 0' if above_zero else '0 or more'} {unit}")
+        return value
+
+    return parse
+
+
+_seconds = _number("seconds")
 
 
 def _room_code(text: str) -> str:
@@ -119,14 +125,15 @@ def _add_limit_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("limits (see lgmp/limits.py for the reason behind each default)")
     for f in dataclasses.fields(Limits):
         default = getattr(defaults, f.name)
-        is_count = isinstance(default, int)
-        group.add_argument(
-            "--" + f.name.replace("_", "-"),
-            type=_whole(1) if is_count else _seconds,  # counts of things are 1+; times are 0+ seconds
-            default=default,
-            metavar="N" if is_count else "SECONDS",
-            help=f"{f.metadata.get('help', '')} (default {default})",
-        )
+        # Counts of things are 1 or more, rates above 0, times 0 or more seconds.
+        if isinstance(default, int):
+            parse, metavar = _whole(1), "N"
+        elif f.name.endswith("_rate"):
+            parse, metavar = _number("packets per second", above_zero=True), "RATE"
+        else:
+            parse, metavar = _seconds, "SECONDS"
+        group.add_argument("--" + f.name.replace("_", "-"), type=parse, default=default, metavar=metavar,
+                           help=f"{f.metadata.get('help', '')} (default {default})")
 
 
 def _limits_from(args: argparse.Namespace) -> Limits:
