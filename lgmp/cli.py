@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", default=None, help="results database (default lgmp-results.sqlite3)")
     serve.add_argument("--no-db", action="store_true", help="do not store results")
     _add_http_options(serve)
+    serve.add_argument(
+        "--workers", default="1", metavar="N|auto",
+        help="server processes sharing the port, to use N cores (SO_REUSEPORT; auto = one per core, at most 26). "
+             "Each room lives in one worker, which owns the first letters of its codes; a worker relays a "
+             "player whose room another worker owns. Results go to the one database (default 1: one process)",
+    )
     _add_limit_options(serve)
 
     host = commands.add_parser("host", help="create a room and show its board as the game goes")
@@ -188,6 +194,25 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .server.workers import WorkerSettings, run_workers, worker_count
+
+    try:
+        workers = worker_count(args.workers)
+    except ValueError as exc:
+        print(f"lgmp serve: {exc}", file=sys.stderr)
+        return 2
+    if workers > 1:
+        if not args.no_http:  # each worker holds only its own rooms: no one process could answer for all
+            print("lgmp serve: the HTTP side (--http) is not served with --workers; running without it", file=sys.stderr)
+        db = None if args.no_db else (args.db or "lgmp-results.sqlite3")
+        try:
+            status = run_workers(WorkerSettings(host=args.host, port=args.port, count=workers, limits=_limits_from(args),
+                                                seed=args.seed, server_spins=args.server_spins, db=db))
+        except OSError as exc:
+            print(f"lgmp serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        print("LGMP server stopped", flush=True)
+        return status
     from .server.shell import run_server
 
     store = None
