@@ -211,6 +211,9 @@ class LGMPServer:
             opened = await open_relay_listener_connection(stream, self.limits.join_timeout)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             opened = None
+        except Exception:  # a bug here must cost this connection only
+            log.exception("relay listener: reading a connection's start failed")
+            opened = None
         if opened is None:
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 await stream.aclose()

@@ -95,6 +95,13 @@ class _Worker:
     started: float = 0.0
     young_deaths: int = 0
     restart_at: float | None = None
+    starts: int = 0  # times started so far
+
+    def seed(self, seed: int | None) -> int | None:
+        """This incarnation's seed: the run's seed per worker, and a new one after each
+        restart -- a restarted worker must not hand out its dead rooms' codes again,
+        or a player of a dead room could land in a stranger's new one."""
+        return None if seed is None else seed + self.index + MAX_OWNERS * (self.starts - 1)
 
     @property
     def name(self) -> str:
@@ -219,6 +226,7 @@ def _listener(address, *, family: int = socket.AF_INET, reuseport: bool = False)
 def _start(worker: _Worker, settings: WorkerSettings, plans: list[ShardPlan], workers: list[_Worker], out,
            *, restarted: bool = False) -> None:
     parent = os.getpid()
+    worker.starts += 1
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -308,7 +316,7 @@ def _worker_main(worker: _Worker, settings: WorkerSettings, plan: ShardPlan, oth
     store, on_game_finished = _open_results(settings.db)
     server = LGMPServer(
         limits=settings.limits,
-        seed=None if settings.seed is None else settings.seed + worker.index,
+        seed=worker.seed(settings.seed),
         server_spins=settings.server_spins,
         on_game_finished=on_game_finished,
         shard=plan,
