@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVER_LINE = re.compile(r"LGMP server on [^:\s]+:(\d+), (\d+) workers")
 WORKER_LINE = re.compile(r"worker (w\d+): pid (\d+), relay listener ([\d.]+):(\d+), letters ([A-Z]+)( \(restarted\))?")
 #: Nothing times out by itself during a test; scripted players at machine speed are no flood.
-QUIET = ["--turn-timeout", "0", "--lobby-idle", "0", "--shutdown-grace", "1",
+QUIET = ["--no-http", "--turn-timeout", "0", "--lobby-idle", "0", "--shutdown-grace", "1",
          "--packet-burst", "100000", "--packet-rate", "100000"]
 
 
