@@ -21,10 +21,12 @@ What the hub owns (rooms own the rest):
   refilled at ``packet_rate``/s); an empty bucket closes the connection.
 * **Shards** (``shard``, a ``lgmp.rooms.shards.ShardPlan``, or None for a lone
   server): new codes start with one of this process's letters; a JOIN for a
-  letter another process owns never reaches ``receive`` -- the shell relays it
+  letter another process owns does not reach ``receive`` -- the shell relays it
   and tells the hub only that it did (``join_elsewhere``) and, when that process
   refused it, the answer (``refused_elsewhere``). A relayed connection that got
   in is then forgotten (``disconnect``): its room and its limits are the owner's.
+  (A connection that itself came through a relay is never relayed again: its JOIN
+  reaches ``receive``, and a code this hub does not have is answered 4.)
 * **Timers**: a heap of (deadline, key). Entries are never removed, only found
   stale when popped (the room or connection no longer wants that deadline), and
   a new entry is pushed only when it is earlier than what is already scheduled,
