@@ -95,6 +95,42 @@ def _listen_error(exc: BaseException) -> OSError | None:
     return None
 
 
+def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("cluster: several nodes sharing room codes over Redis (README: Running a cluster)")
+    group.add_argument("--cluster", metavar="redis://HOST:PORT[/DB]", default=None,
+                       help="join the cluster whose state is in this Redis/Valkey database")
+    group.add_argument("--advertise", metavar="HOST:PORT", default=None,
+                       help="with --cluster: this node's relay address, listened on here and reached by the other "
+                            "nodes (worker i of --workers N listens on PORT+i)")
+    group.add_argument("--lease-ttl", metavar="SECONDS", type=float, default=None,
+                       help="with --cluster: lease TTL of the node and its letters, renewed every third of it; "
+                            "a dead node's letters are taken over after it (default 10)")
+    group.add_argument("--prefer-letters", metavar="LETTERS", default="",
+                       help="with --cluster: letters this node takes first (e.g. A-M), so a front such as "
+                            "HAProxy can route a code's first letter to its owner")
+
+
+def _cluster_settings(args: argparse.Namespace):
+    """The ClusterSettings that --cluster and its options ask for, or None; ValueError for a bad option."""
+    if args.cluster is None:
+        if args.advertise or args.lease_ttl is not None or args.prefer_letters:
+            raise ValueError("--advertise, --lease-ttl and --prefer-letters go with --cluster")
+        return None
+    from .cluster.leases import parse_letters
+    from .cluster.member import LEASE_TTL, ClusterSettings
+    from .cluster.plan import parse_address
+    from .cluster.registry import parse_redis_url
+
+    parse_redis_url(args.cluster)
+    if not args.advertise:
+        raise ValueError("--cluster needs --advertise HOST:PORT (where the other nodes reach this one)")
+    ttl = LEASE_TTL if args.lease_ttl is None else args.lease_ttl
+    if not ttl >= 0.3:
+        raise ValueError("--lease-ttl must be at least 0.3 seconds")
+    return ClusterSettings(url=args.cluster, advertise=parse_address(args.advertise), lease_ttl=ttl,
+                           prefer=parse_letters(args.prefer_letters))
+
+
 def _limits_from(args: argparse.Namespace) -> Limits:
     return Limits(**{name: getattr(args, name) for name in Limits.option_names()})
 
@@ -109,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
     serve.add_argument("--seed", type=int, default=None, help="seed for room codes and games (reproducible runs)")
     serve.add_argument("--server-spins", action="store_true", help="the server draws every spin itself (anti-cheat)")
-    serve.add_argument("--db", default=None, help="results database (default lgmp-results.sqlite3)")
+    serve.add_argument("--db", default=None, help="results database: an SQLite file (default lgmp-results.sqlite3) "
+                                                  "or postgresql://USER@HOST:PORT/DB")
     serve.add_argument("--no-db", action="store_true", help="do not store results")
     _add_http_options(serve)
     serve.add_argument(
@@ -118,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
              "Each room lives in one worker, which owns the first letters of its codes; a worker relays a "
              "player whose room another worker owns. Results go to the one database (default 1: one process)",
     )
+    _add_cluster_options(serve)
     _add_limit_options(serve)
 
     host = commands.add_parser("host", help="create a room and show its board as the game goes")
@@ -142,9 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--delay", type=float, default=0.15, help="seconds a bot thinks before each move")
     demo.add_argument("--seed", type=int, default=None)
 
-    rooms = commands.add_parser("rooms", help="list a running server's rooms (from its HTTP API)")
+    rooms = commands.add_parser("rooms", help="list a running server's rooms (from its HTTP API), or a whole cluster's (--cluster)")
     rooms.add_argument("--url", default="http://127.0.0.1:8111", help="the server's HTTP address (default http://127.0.0.1:8111)")
     rooms.add_argument("--json", action="store_true", help="print the API's JSON as it is")
+    rooms.add_argument("--cluster", metavar="redis://HOST:PORT[/DB]", default=None,
+                       help="list every room of the cluster whose state is in this Redis/Valkey database "
+                            "(code, node, created, players, phase) instead")
 
     results = commands.add_parser("results", help="show stored game results")
     try:
@@ -187,6 +228,10 @@ def _run(args: argparse.Namespace) -> int:
 
         return run(args)
     if args.command == "rooms":
+        if args.cluster is not None:
+            from .cluster.rooms_cli import run as run_cluster_rooms
+
+            return run_cluster_rooms(args)
         from .http.rooms_cli import run_rooms
 
         return run_rooms(args.url, as_json=args.json)
@@ -201,13 +246,21 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"lgmp serve: {exc}", file=sys.stderr)
         return 2
-    if workers > 1:
+    try:
+        cluster = _cluster_settings(args)
+    except ValueError as exc:
+        print(f"lgmp serve: {exc}", file=sys.stderr)
+        return 2
+    if workers > 1 or cluster is not None:
         if not args.no_http:  # each worker holds only its own rooms: no one process could answer for all
-            print("lgmp serve: the HTTP side (--http) is not served with --workers; running without it", file=sys.stderr)
+            print("lgmp serve: the HTTP side (--http) is not served with --workers or --cluster; running without it",
+                  file=sys.stderr)
         db = None if args.no_db else (args.db or "lgmp-results.sqlite3")
+        relay = {} if cluster is None else {"relay_host": cluster.advertise[0], "relay_port": cluster.advertise[1]}
         try:
             status = run_workers(WorkerSettings(host=args.host, port=args.port, count=workers, limits=_limits_from(args),
-                                                seed=args.seed, server_spins=args.server_spins, db=db))
+                                                seed=args.seed, server_spins=args.server_spins, db=db,
+                                                cluster=cluster, **relay))
         except OSError as exc:
             print(f"lgmp serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
             return 1
@@ -231,7 +284,7 @@ def _serve(args: argparse.Namespace) -> int:
             logging.getLogger("lgmp.results.store").info("[%s] results stored as game %d", finished.room, game_id)
 
     def ready(port: int) -> None:
-        where = args.db or "lgmp-results.sqlite3"
+        where = store.path if store is not None else ""
         print(f"LGMP server on {args.host}:{port}" + ("" if args.no_db else f", results in {where}"), flush=True)
 
     try:

@@ -10,8 +10,7 @@ import pytest
 from lgmp.game.engine import GameRecord
 from lgmp.results import store as store_module
 from lgmp.results.cli import run as results_cli_run
-from lgmp.results.postgres import redact
-from lgmp.results.store import MIGRATIONS, SCHEMA_VERSION, Migration, ResultsStore, StoreError
+from lgmp.results.store import MIGRATIONS, SCHEMA_VERSION, Migration, ResultsStore, StoreError, shown
 from tests.servers import postgres_server, postgres_url  # noqa: F401 -- fixtures
 from tests.test_store import T0, played_record, player, record_sample, sample_record
 
@@ -159,7 +158,7 @@ def test_unreachable_database_is_a_store_error_without_the_password():
     with pytest.raises(StoreError, match="cannot open") as info:
         ResultsStore.open(url)
     assert "s3cret" not in str(info.value) and "lgmp:***@127.0.0.1:1" in str(info.value)
-    assert redact("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert shown("postgresql://u@h/db") == "postgresql://u@h/db" and shown("x.sqlite3") == "x.sqlite3"
 
 
 def test_lgmp_results_reads_a_postgresql_store(postgres_url, capsys):

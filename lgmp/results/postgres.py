@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 from typing import Iterable, Sequence
-from urllib.parse import urlsplit, urlunsplit
 
 try:
     import psycopg
@@ -42,9 +41,9 @@ except ImportError as exc:  # pragma: no cover - the optional extra is missing
     raise StoreError("a postgresql:// results database needs psycopg 3: "
                      "pip install 'lgmp[cluster]' (or 'psycopg[binary]')") from exc
 
-from .store import APPLICATION_ID, APPLICATION_MARKER, StoreError
+from .store import APPLICATION_ID, APPLICATION_MARKER, StoreError, shown
 
-__all__ = ["CONNECT_TIMEOUT", "PostgresDatabase", "redact"]
+__all__ = ["CONNECT_TIMEOUT", "PostgresDatabase"]
 
 log = logging.getLogger("lgmp.results.store")
 
@@ -53,16 +52,6 @@ log = logging.getLogger("lgmp.results.store")
 CONNECT_TIMEOUT = 5
 
 _OUR_TABLES = ("meta", "games", "players")
-
-
-def redact(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[1]}"))
 
 
 def _placeholders(sql: str) -> str:
@@ -88,7 +77,7 @@ class PostgresDatabase:
 
     def __init__(self, url: str):
         self.url = url
-        self.location = redact(url)
+        self.location = shown(url)
         self._conn: psycopg.Connection | None = None
         self._closed = False
 

@@ -63,7 +63,7 @@ from ..game.rules import AVATAR_NAMES, FIELD_NAMES, Avatar, Field, SpaceKind
 __all__ = [
     "DEFAULT_DB", "APPLICATION_ID", "APPLICATION_MARKER", "SCHEMA_VERSION", "MIGRATIONS",
     "TOKEN_COLUMNS", "LANDING_COLUMNS", "CSV_COLUMNS",
-    "StoreError", "Migration", "Only", "render", "is_database_url", "GameSummary", "PlayerRow", "WinsRow", "SalaryRow",
+    "StoreError", "Migration", "Only", "render", "is_database_url", "shown", "GameSummary", "PlayerRow", "WinsRow", "SalaryRow",
     "Leaderboard", "ResultsStore",
 ]
 
@@ -351,6 +351,19 @@ def is_database_url(target: str | os.PathLike[str]) -> bool:
     """Whether ``target`` names a PostgreSQL database (a ``postgresql://`` URL) rather
     than an SQLite file."""
     return isinstance(target, str) and target.startswith(_URL_SCHEMES)
+
+
+def shown(target: str | os.PathLike[str]) -> str:
+    """``target`` as messages and logs may show it: a URL without its password."""
+    if not is_database_url(target):
+        return os.fspath(target)
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(target)
+    if parts.password is None:
+        return target
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def _database_for(target: str | os.PathLike[str]) -> Database:

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from ..rooms.names import normalize_room_code
 from ..rooms.shards import Address
 from ..wire.codec import BadBytes, Decoder, encode
 from ..wire.packets import ClientPacket, Direction, JoinAnswer, JoinRequest, JoinResponse
@@ -139,7 +140,9 @@ class Relay:
         if hub.shard is None or hub.room_of(conn.member) is not None:
             return Outcome.LOCAL
         route = hub.shard.route(packet.room)
-        if route is None:
+        if route is None or normalize_room_code(packet.room) in hub.rooms:
+            # A room still here is answered here, even when its letter has moved on
+            # (a cluster member that lost a lease keeps its rooms until they close).
             return Outcome.LOCAL
         owner, address = route
         server._run(hub.join_elsewhere(conn.member, now))

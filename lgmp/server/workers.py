@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import trio
 
 from ..limits import Limits
+from ..results.store import shown
 from ..rooms.shards import MAX_OWNERS, ShardPlan, worker_name
 
 log = logging.getLogger("lgmp.server.workers")
@@ -74,6 +75,8 @@ class WorkerSettings:
     server_spins: bool = False
     db: str | None = None  # None: keep no results
     relay_host: str = "127.0.0.1"  # where the relay listeners listen: loopback only
+    relay_port: int = 0  # worker i's relay listener port is relay_port + i (0: any free port)
+    cluster: object | None = None  # a lgmp.cluster.member.ClusterSettings: letters leased over Redis
 
 
 def worker_count(text: str) -> int:
@@ -121,7 +124,8 @@ def run_workers(settings: WorkerSettings, *, out=None) -> int:
         return 1
     publics = _public_listeners(settings.host, settings.port, settings.count)
     port = publics[0].getsockname()[1]
-    relays = [_listener((settings.relay_host, 0)) for _ in range(settings.count)]
+    relays = [_listener((settings.relay_host, settings.relay_port + i if settings.relay_port else 0))
+              for i in range(settings.count)]
     addresses = [s.getsockname()[:2] for s in relays]
     workers = [_Worker(i, publics[i], relays[i]) for i in range(settings.count)]
     plans = [ShardPlan.for_workers(i, addresses) for i in range(settings.count)]
@@ -129,7 +133,7 @@ def run_workers(settings: WorkerSettings, *, out=None) -> int:
     signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
     name_logs("main")
     print(f"LGMP server on {settings.host}:{port}, {settings.count} workers"
-          + ("" if settings.db is None else f", results in {settings.db}"), file=out, flush=True)
+          + ("" if settings.db is None else f", results in {shown(settings.db)}"), file=out, flush=True)
     for worker in workers:
         _start(worker, settings, plans, workers, out)
 
@@ -243,8 +247,9 @@ def _start(worker: _Worker, settings: WorkerSettings, plans: list[ShardPlan], wo
             os._exit(code)
     worker.pid, worker.started = pid, time.monotonic()
     relay = worker.relay.getsockname()
+    letters = "leased from the cluster" if settings.cluster is not None else plans[worker.index].letters
     print(f"worker {worker.name}: pid {pid}, relay listener {relay[0]}:{relay[1]}, "
-          f"letters {plans[worker.index].letters}" + (" (restarted)" if restarted else ""), file=out, flush=True)
+          f"letters {letters}" + (" (restarted)" if restarted else ""), file=out, flush=True)
 
 
 def _signal(worker: _Worker, signum: int) -> None:
@@ -321,8 +326,13 @@ def _worker_main(worker: _Worker, settings: WorkerSettings, plan: ShardPlan, oth
         on_game_finished=on_game_finished,
         shard=plan,
     )
+    member = None
+    if settings.cluster is not None:  # the letters are leased over Redis instead of dealt
+        from ..cluster.member import ClusterMember
+
+        member = ClusterMember(server, settings.cluster, worker=worker.index, workers=settings.count)
     try:
-        trio.run(_serve_worker, server, settings, worker.public, worker.relay, parent)
+        trio.run(_serve_worker, server, settings, worker.public, worker.relay, parent, member)
     finally:
         if store is not None:
             store.close()
@@ -344,7 +354,8 @@ def _open_results(path: str | None):
     return store, on_game_finished
 
 
-async def _serve_worker(server, settings: WorkerSettings, public: socket.socket, relay: socket.socket, parent: int) -> None:
+async def _serve_worker(server, settings: WorkerSettings, public: socket.socket, relay: socket.socket, parent: int,
+                        member=None) -> None:
     listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(public))]
     relay_listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(relay))]
     stop = trio.Event()
@@ -356,8 +367,12 @@ async def _serve_worker(server, settings: WorkerSettings, public: socket.socket,
                                                   relay_listeners=relay_listeners))
             nursery.start_soon(_on_signals, signals, stop)
             nursery.start_soon(_watch_parent, parent, stop)
+            if member is not None:
+                nursery.start_soon(member.run)
             await stop.wait()
             await server.shutdown()
+            if member is not None:
+                await member.leave()
         nursery.cancel_scope.cancel()
 
 
