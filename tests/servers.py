@@ -196,3 +196,37 @@ def postgres_server():
 def postgres_url(postgres_server) -> str:
     """A fresh, empty database."""
     return postgres_server.database()
+
+
+def redis_command(port: int, *args: str | int, timeout: float = 5.0):
+    """One command to the Redis/Valkey on ``port`` over RESP2, for checks from tests:
+    its reply (str, int, None, list), or RuntimeError for an error reply."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        parts = [str(a).encode() for a in args]
+        sock.sendall(b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
+        reader = sock.makefile("rb")
+
+        def read():
+            line = reader.readline().rstrip(b"\r\n")
+            kind, rest = line[:1], line[1:]
+            if kind == b"+":
+                return rest.decode()
+            if kind == b"-":
+                raise RuntimeError(rest.decode())
+            if kind == b":":
+                return int(rest)
+            if kind == b"$":
+                n = int(rest)
+                return None if n < 0 else reader.read(n + 2)[:-2].decode()
+            if kind == b"*":
+                n = int(rest)
+                return None if n < 0 else [read() for _ in range(n)]
+            raise RuntimeError(f"unexpected reply {line!r}")
+
+        return read()
+
+
+def letter_owners(port: int) -> dict[str, str | None]:
+    """Who holds each code letter's lease in the cluster's Redis."""
+    letters = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+    return dict(zip(letters, redis_command(port, "MGET", *(f"lgmp:letter:{x}" for x in letters))))

@@ -77,6 +77,7 @@ class ClusterMember:
         self.redis_up: bool | None = None  # None until the first answer or failure
         self._creating = ""
         self._lapsed_logged = False
+        self._rounds = 0  # renewals in a row that reached Redis
         self._client = client  # a test may give its own coredis client
         self._running = trio.CancelScope()
         self._stopped: trio.Event | None = None
@@ -147,6 +148,7 @@ class ClusterMember:
             self._apply(trio.current_time())
             return
         self._redis_back()
+        self._rounds += 1
         lost = set(self.expiries) - set(beat.held)
         if lost:
             log.warning("cluster: lost the lease on %s (another member holds it now): no new rooms with %s",
@@ -155,7 +157,11 @@ class ClusterMember:
         self.expiries = {letter: expiry for letter in beat.held}
         table = beat.table.with_owner(beat.held, self.me)
         moves = plan_moves(self.me, self.prefer, table, beat.held, Counter(code[0] for code in self.views.rooms))
-        if moves.acquire:
+        # On the first round after starting or after Redis was away (maybe restarted
+        # empty), the others may not have registered again yet: the share would look
+        # too big and this member would grab their letters. Only take back its own
+        # (the heartbeat did) and claim new ones from the next round on.
+        if moves.acquire and self._rounds >= 2:
             sent = trio.current_time()
             got = await self._call(registry.claim(self.me, moves.acquire, self.settings.lease_ttl))
             if got:
@@ -230,6 +236,7 @@ class ClusterMember:
                       "(until their leases would lapse), games are not affected", self.settings.url, why,
                       self.held or "(none)", max(0.0, lasting))
         self.redis_up = False
+        self._rounds = 0
 
     def _redis_back(self) -> None:
         if self.redis_up is False:
