@@ -373,3 +373,61 @@ async def test_redis_down_games_finish_new_rooms_until_the_leases_lapse_then_3_a
     for stream in open_rooms:
         await stream.aclose()
     assert one.proc.poll() is None and two.proc.poll() is None  # nobody crashed
+
+
+# --------------------------------------------------------------------------- HAProxy in front
+
+HAPROXY_CONFIG = ROOT / "deploy" / "haproxy.cfg"
+
+
+async def test_the_documented_haproxy_front_routes_hosts_and_players_straight_to_the_owner(cluster, tmp_path):
+    import shutil
+
+    haproxy = shutil.which("haproxy")
+    if haproxy is None:
+        pytest.skip("haproxy is not installed (apt-get install haproxy; .ci/run does it as root)")
+    one = cluster.start(prefer="A-M")
+    two = cluster.start(prefer="N-Z")
+    owners = cluster.wait_converged()
+    assert {x for x, o in owners.items() if o == one.member} == set("ABCDEFGHIJKLM")
+    front = free_port()
+    env = {**os.environ, "LGMP_FRONT": f"127.0.0.1:{front}", "LGMP_NODE1": one.member, "LGMP_NODE2": two.member}
+    log = open(tmp_path / "haproxy.log", "w")
+    proxy = subprocess.Popen([haproxy, "-db", "-f", str(HAPROXY_CONFIG)], env=env, stdout=log, stderr=log)
+    try:
+        from tests.servers import wait_for_port
+
+        await trio.to_thread.run_sync(wait_for_port, front)
+        # Several hosts through the front: JOIN HOST goes round-robin, each code names its node.
+        codes = []
+        for _ in range(4):
+            answer, code, stream = await join(front, "HOST")
+            assert answer is JoinAnswer.HOST
+            codes.append((code, stream))
+        assert {owners[code[0]] for code, _ in codes} == {one.member, two.member}
+        # A connection from HAProxy carries a PROXY v2 header, so the node that gets it
+        # never relays it: a player seated through the front reached the owner directly.
+        for code, _ in codes:
+            answer, _, stream = await join(front, code.lower())  # codes match in any case
+            assert answer is JoinAnswer.PLAYER
+            await stream.aclose()
+        for _, stream in codes:
+            await stream.aclose()
+        # And a whole game through the front.
+        clients = Clients(host_on=Front(front), players_on=[Front(front)])
+        host_log, player_logs, *_rest, code = await play_room(clients, (1, 2), seed=5)
+        check_results(host_log, player_logs, (1, 2))
+        for client in clients.opened:
+            await client.aclose()
+        # The owner saw the player's own address (from the PROXY header), not HAProxy's port.
+        owner = one if owners[code[0]] == one.member else two
+        assert re.search(rf"\[{code} seat 2\] joined", owner.log())
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)
+        log.close()
+
+
+@dataclass
+class Front:
+    port: int
