@@ -290,6 +290,8 @@ class LoadGen:
         self.conns_open = 0
         self.errors: dict[str, int] = {}
         self.closed_by_server = 0
+        self.bots_relayed = 0  # --route spread: bot connections sent to a non-owner (relayed there)
+        self.bots_placed = 0
         self.on_room_ready: Callable[[Room], None] = lambda room: None
 
     # --- tiny event loop ---------------------------------------------------------------
@@ -358,6 +360,11 @@ class LoadGen:
         at = next(i for i, (_, letters) in enumerate(owners) if room.code[0] in letters)
         if self.cfg.route == "relayed":
             at = (at + 1) % len(owners)
+        elif self.cfg.route == "spread":  # in turn, owner or not, as behind a plain round-robin balancer
+            relayed = room.code[0] not in owners[index % len(owners)][1]
+            self.bots_relayed += relayed
+            self.bots_placed += 1
+            at = index % len(owners)
         return (self.cfg.host, owners[at][0])
 
     def close(self, conn: Conn) -> None:
@@ -721,6 +728,8 @@ class LoadGen:
             # a benchmark on a busy machine is not comparable.
             "other_cpu_s": max(0.0, (busy_end - busy_start) - loadgen_cpu - (cpu_end - cpu_start)),
             "closed_by_server": self.closed_by_server - closed_before,
+            "bots_relayed": self.bots_relayed,  # --route spread: bot connections placed on a non-owner
+            "bots_placed": self.bots_placed,
             "errors": dict(self.errors),
         })
         if pid:
@@ -839,8 +848,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default="127.0.0.1", help="loopback address to connect from")
     p.add_argument("--owners", default="", metavar="PORT=LETTERS[,...]",
                    help="lgmp serve --workers: each worker's relay listener port and code letters (for --route)")
-    p.add_argument("--route", choices=["direct", "relayed"], default=None,
-                   help="bots connect to their room's owner (direct) or to another worker that relays them (relayed)")
+    p.add_argument("--route", choices=["direct", "relayed", "spread"], default=None,
+                   help="bots connect to their room's owner (direct), to another worker that relays them (relayed), "
+                        "or to each in turn whoever owns the room (spread)")
     p.add_argument("--label", default="")
     p.add_argument("--plot", default=None, metavar="FILE.png", help="latency plot (needs matplotlib)")
     p.add_argument("--json", dest="json_path", default=None, metavar="FILE", help="write every figure as JSON")
