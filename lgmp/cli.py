@@ -122,6 +122,10 @@ def _cluster_settings(args: argparse.Namespace):
     from .cluster.registry import parse_redis_url
 
     parse_redis_url(args.cluster)
+    try:
+        import coredis  # noqa: F401 -- the Redis client the members use
+    except ImportError:
+        raise ValueError("--cluster needs coredis: pip install 'lgmp[cluster]'") from None
     if not args.advertise:
         raise ValueError("--cluster needs --advertise HOST:PORT (where the other nodes reach this one)")
     ttl = LEASE_TTL if args.lease_ttl is None else args.lease_ttl
