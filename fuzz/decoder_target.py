@@ -7,29 +7,29 @@ and by tests/test_fuzz.py with random and hypothesis inputs.
 
 Invariants, for either direction:
 
-1. **Only the protocol error.** Feeding any bytes either returns packets or
-   raises ``RemoteProtocolError``; ``end_of_stream`` likewise. Nothing else
-   ever escapes. The error must be a *framing* error (bad tag, bytes that begin
-   no tag, stream ended inside a packet): the decoder's catch-all
-   "undecodable body" error means the framer accepted a frame the parser could
-   not parse, which the codec's design says cannot happen, so it is a bug too.
+1. **Only framing failures.** ``next_packet`` returns ``Decoded``, ``None`` or
+   ``BadBytes`` and ``end_of_stream`` ``BadBytes`` or ``None``; nothing ever
+   raises. ``BadBytes`` must be a *framing* failure (bad tag, bytes that begin no
+   tag, stream ended inside a packet): the decoder's catch-all "undecodable body"
+   means the framer accepted a frame the parser could not parse, which the
+   codec's design says cannot happen, so it is a bug too.
 2. **Chunking does not matter.** The stream fed whole, byte by byte, and in a
    random chunking (seeded by the input), and fed whole to the *interpreted*
-   (non-compiled) construct parsers, gives the same packets and the same error
-   (same class, same stream offset, raised by ``feed`` or by
-   ``end_of_stream`` alike). The error's wording may differ: a bad tag is
-   reported as "bytes that begin no LGMP tag" as soon as its first bytes rule
-   every tag out, and as "unknown tag" when all four bytes arrived together;
+   (non-compiled) construct parsers, gives the same packets at the same offsets
+   with the same sizes, and the same failure (same stream offset, found by
+   ``next_packet`` or by ``end_of_stream`` alike). The failure's wording may
+   differ: a bad tag is "bytes that begin no LGMP tag" as soon as its first bytes
+   rule every tag out, and "unknown tag" when all four bytes arrived together;
    both name the same offset.
-3. **Exact re-encoding.** Every decoded packet re-encodes (``encode``, with no
-   ``LocalProtocolError``) to exactly the bytes it was decoded from; the
-   packets tile the stream from offset 0 up to the error's offset (or to the
-   end of the data).
-4. **Bounded buffering.** After each ``feed``, ``offset + buffered`` is the
-   number of bytes fed and ``buffered`` is less than the direction's largest
-   packet.
-5. **A failed decoder stays failed**: further ``feed`` and ``end_of_stream``
-   calls raise the same error object.
+3. **Exact re-encoding.** Every decoded packet re-encodes (``encode``) to exactly
+   the bytes at its offset and size; the packets tile the stream from offset 0 up
+   to the failure's offset (or to the end of the data).
+4. **Bounded buffering.** Once ``next_packet`` returns None, ``offset + buffered``
+   is the number of bytes received and ``buffered`` is less than the direction's
+   largest packet.
+5. **A failed decoder stays failed**: further ``next_packet`` and
+   ``end_of_stream`` calls return the same ``BadBytes`` object, and bytes
+   received after it change nothing.
 """
 
 from __future__ import annotations
@@ -39,97 +39,95 @@ import re
 import zlib
 from dataclasses import dataclass, field
 
-from lgmp.wire.codec import MAX_PACKET_SIZE, Decoder, encode
-from lgmp.wire.errors import RemoteProtocolError
-from lgmp.wire.packets import Direction, Packet
+from lgmp.wire.codec import MAX_PACKET_SIZE, BadBytes, Decoded, Decoder, encode
+from lgmp.wire.packets import Direction
 
 C2S, S2C = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
 DIRECTIONS = {"c2s": C2S, "s2c": S2C}
 
-# The framing errors the decoder may raise; anything else (notably "undecodable body") is a bug.
+# The framing failures the decoder may report; anything else (notably "undecodable body") is a bug.
 _FRAMING_REASONS = re.compile(r"bytes that begin no LGMP tag|unknown tag for (c2s|s2c)|stream ended inside a packet \(\d+ bytes of it\)")
 
 
 @dataclass
-class Decoded:
-    packets: list[Packet] = field(default_factory=list)
-    spans: list[tuple[int, int]] = field(default_factory=list)  # only when fed byte by byte
-    error: RemoteProtocolError | None = None
-    raised_by: str | None = None  # "feed" or "end_of_stream"
+class Decoding:
+    """What one decoder made of one input."""
+
+    found: list[Decoded] = field(default_factory=list)
+    failed: BadBytes | None = None
+    failed_by: str | None = None  # "next_packet" or "end_of_stream"
+
+    @property
+    def packets(self) -> list:
+        return [d.packet for d in self.found]
 
     def key(self) -> tuple:
-        error = None if self.error is None else (type(self.error), self.error.offset, self.raised_by)
-        return (self.packets, error)
+        failure = None if self.failed is None else (self.failed.offset, self.failed_by)
+        return (self.found, failure)
 
 
-def decode(direction: Direction, data: bytes, pieces: list[bytes], *, compiled: bool = True, spans: bool = False) -> Decoded:
-    """Feed ``pieces`` (which concatenate to ``data``) to a fresh decoder, checking invariant 4 and 5."""
+def decode(direction: Direction, pieces: list[bytes], *, compiled: bool = True) -> Decoding:
+    """Receive ``pieces`` in turn into a fresh decoder, draining after each; checks invariants 1, 4 and 5."""
     decoder = Decoder(direction, compiled=compiled)
     limit = MAX_PACKET_SIZE[direction]
-    out = Decoded()
-    fed = 0
+    out = Decoding()
+    received = 0
     for piece in pieces:
-        try:
-            got = decoder.feed(piece)
-        except RemoteProtocolError as exc:
-            out.packets += exc.packets
-            out.error, out.raised_by = exc, "feed"
+        decoder.receive_data(piece)
+        received += len(piece)
+        while (found := decoder.next_packet()) is not None:
+            if isinstance(found, BadBytes):
+                out.failed, out.failed_by = found, "next_packet"
+                break
+            assert isinstance(found, Decoded), f"next_packet returned {found!r}"
+            out.found.append(found)
+        if out.failed is not None:
             break
-        fed += len(piece)
-        if spans and got:
-            # Byte by byte, a feed completes at most one packet, and it ends here.
-            assert len(got) == 1, f"one byte completed {len(got)} packets"
-            start = out.spans[-1][1] if out.spans else 0
-            out.spans.append((start, fed))
-        out.packets += got
-        assert decoder.offset + decoder.buffered == fed, (decoder.offset, decoder.buffered, fed)
+        assert decoder.offset + decoder.buffered == received, (decoder.offset, decoder.buffered, received)
         assert 0 <= decoder.buffered < limit, f"{decoder.buffered} bytes buffered, largest packet is {limit}"
     else:
-        try:
-            decoder.end_of_stream()
-        except RemoteProtocolError as exc:
-            assert exc.packets == [], "end_of_stream reported packets"
-            out.error, out.raised_by = exc, "end_of_stream"
-    if out.error is not None:
-        error = out.error
-        assert _FRAMING_REASONS.fullmatch(error.reason), f"not a framing error: {error!r} (cause {error.__cause__!r})"
-        assert error.__cause__ is None, f"decoder bug surfaced as a protocol error: {error.__cause__!r}"
-        # A failed decoder stays failed, with the same error.
-        for again in (lambda: decoder.feed(b"JOIN"), decoder.end_of_stream):
-            try:
-                again()
-            except RemoteProtocolError as exc:
-                assert exc is error, "a failed decoder raised a different error"
-            else:
-                raise AssertionError("a failed decoder accepted more input")
+        ended = decoder.end_of_stream()
+        if ended is not None:
+            out.failed, out.failed_by = ended, "end_of_stream"
+    if out.failed is not None:
+        bad = out.failed
+        assert isinstance(bad, BadBytes), f"end_of_stream returned {bad!r}"
+        assert _FRAMING_REASONS.fullmatch(bad.reason), f"not a framing failure: {bad!r}"
+        assert decoder.failed is bad
+        # A failed decoder stays failed, with the same answer, whatever comes next.
+        offset = decoder.offset
+        decoder.receive_data(b"STRT")
+        assert decoder.next_packet() is bad, "a failed decoder decoded more"
+        assert decoder.end_of_stream() is bad, "a failed decoder ended differently"
+        assert decoder.offset == offset == bad.offset
     return out
 
 
-def check_decoder(direction: Direction, data: bytes) -> Decoded:
-    """Check every invariant on ``data``; the byte-by-byte decoding on success."""
+def check_decoder(direction: Direction, data: bytes) -> Decoding:
+    """Check every invariant on ``data``; the byte-by-byte decoding."""
     data = bytes(data)
-    whole = decode(direction, data, [data] if data else [])
-    single = decode(direction, data, [data[i : i + 1] for i in range(len(data))], spans=True)
+    whole = decode(direction, [data] if data else [])
+    single = decode(direction, [data[i : i + 1] for i in range(len(data))])
     rng = random.Random(zlib.crc32(data))
     cuts = sorted({0, len(data), *(rng.randint(0, len(data)) for _ in range(rng.randint(0, 8)))})
-    split = decode(direction, data, [data[a:b] for a, b in zip(cuts, cuts[1:])])
-    interpreted = decode(direction, data, [data] if data else [], compiled=False)
+    split = decode(direction, [data[a:b] for a, b in zip(cuts, cuts[1:])])
+    interpreted = decode(direction, [data] if data else [], compiled=False)
 
     assert whole.key() == single.key(), f"whole {whole.key()} != byte by byte {single.key()}"
     assert whole.key() == split.key(), f"whole {whole.key()} != chunked at {cuts} {split.key()}"
     assert whole.key() == interpreted.key(), f"compiled {whole.key()} != interpreted {interpreted.key()}"
 
     # Exact re-encoding, packet by packet, tiling the stream.
-    assert len(single.spans) == len(single.packets)
     end = 0
-    for packet, (start, stop) in zip(single.packets, single.spans):
-        assert start == end
-        wire = encode(packet)
-        assert wire == data[start:stop], f"{packet!r} re-encodes to {wire!r}, decoded from {data[start:stop]!r}"
+    for found in whole.found:
+        assert found.offset == end, f"{found!r} does not start where the previous packet ended ({end})"
+        stop = end + found.size
+        wire = encode(found.packet)
+        assert wire == data[end:stop], f"{found.packet!r} re-encodes to {wire!r}, decoded from {data[end:stop]!r}"
         end = stop
-    if whole.error is not None:
-        assert whole.error.offset == end, f"error at offset {whole.error.offset}, last packet ended at {end}"
-        if whole.raised_by == "end_of_stream":
+    if whole.failed is not None:
+        assert whole.failed.offset == end, f"failure at offset {whole.failed.offset}, last packet ended at {end}"
+        if whole.failed_by == "end_of_stream":
             assert end < len(data)
     else:
         assert end == len(data), "decoded cleanly but did not consume every byte"

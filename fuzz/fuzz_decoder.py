@@ -5,7 +5,7 @@
     python fuzz/fuzz_decoder.py s2c -max_total_time=300
 
 Each input is one byte stream for the chosen direction; fuzz/decoder_target.py's
-``check_decoder`` checks it (only RemoteProtocolError, same result whole / byte
+``check_decoder`` checks it (only framing failures, same result whole / byte
 by byte / chunked / interpreted, exact re-encoding, bounded buffer). A failed
 check is a libFuzzer crash: the input is saved as fuzz/crash-<sha1> (git
 ignores it) and can be replayed with ``python fuzz/fuzz_decoder.py c2s

@@ -67,8 +67,8 @@ import trio  # noqa: E402
 
 from lgmp.clients.bot import BotBrain, play_bot  # noqa: E402
 from lgmp.clients.client import ConnectionClosed, LGMPClient  # noqa: E402
-from lgmp.wire.codec import Decoder, encode  # noqa: E402
-from lgmp.wire.errors import LGMPError, RemoteProtocolError  # noqa: E402
+from lgmp.wire.codec import BadBytes, Decoder, encode  # noqa: E402
+from lgmp.wire.errors import LGMPError  # noqa: E402
 from lgmp.wire.packets import (  # noqa: E402
     CardAnswer,
     CareerChoice,
@@ -205,7 +205,7 @@ class Summary:
 
 def start_server(cfg: Config, log_path: Path) -> tuple[subprocess.Popen, int]:
     cmd = [
-        sys.executable, "-m", "lgmp.cli", "--log-level", "warning", "serve", "--no-db",
+        sys.executable, "-m", "lgmp.cli", "--log-level", "warning", "serve", "--no-db", "--no-http",
         "--host", HOST, "--port", "0", "--seed", str(cfg.seed),
         "--join-timeout", str(cfg.join_timeout), "--packet-timeout", str(cfg.packet_timeout),
         # Every session and the control bots come from 127.0.0.1: the per-source limits
@@ -280,16 +280,21 @@ class Conn:
                 data = await self.stream.receive_some(65536)
                 if not data:
                     break
-                try:
-                    packets = self.decoder.feed(data)
-                except RemoteProtocolError as exc:
-                    self.run.summary.find("server sent undecodable bytes", f"{exc} after {self.packets[-3:]!r}")
-                    break
+                self.decoder.receive_data(data)
+                packets, bad = [], None
+                while (found := self.decoder.next_packet()) is not None:
+                    if isinstance(found, BadBytes):
+                        bad = found
+                        break
+                    packets.append(found.packet)
                 self.packets += packets
                 self.run.summary.packets_received += len(packets)
                 if packets:
                     self.new_packet.set()
                     self.new_packet = trio.Event()
+                if bad is not None:
+                    self.run.summary.find("server sent undecodable bytes", f"{bad.error()} after {self.packets[-3:]!r}")
+                    break
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
         if not self.closed.is_set():

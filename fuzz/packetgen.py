@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import random
 
-from lgmp.wire.codec import BOARD_SPACES, SEAT_COUNT, TEXT_MAX, encode
+from lgmp.wire.codec import encode
 from lgmp.wire.packets import (
+    BOARD_SPACES,
+    SEAT_COUNT,
+    TEXT_MAX,
     CardAnswer,
     CardDealt,
     CareerChoice,
@@ -33,11 +36,11 @@ from lgmp.wire.packets import (
     Spin,
     StartGame,
 )
-from lgmp.game.rules import CAREERS, wire_salary
+from lgmp.game.rules import ALL_CAREERS, SPIN_NUMBERS, wire_salary
 
 #: Names: valid ones, one per answer code of REDY (2 empty, 3 too long, 4 bad characters, 6 profane).
 NAMES = ("Ann", "ann", "Bob", "Maya", "Jonas", "[X]", "a1", "ABCDEFGHIJKL", "", "ABCDEFGHIJKLM", "B@d", "Dave_", "shit")
-CATALOGUE = tuple((int(field), career.name, wire_salary(career)) for field, careers in CAREERS.items() for career in careers)
+CATALOGUE = tuple((int(career.field), career.name, wire_salary(career)) for career in ALL_CAREERS)
 
 
 def wire_text(rng: random.Random, max_size: int = TEXT_MAX) -> str:
@@ -65,7 +68,7 @@ def client_packet(rng: random.Random, room: str | None = None) -> Packet:
     if kind == 2:
         return StartGame()
     if kind == 3:
-        return Spin(rng.randint(1, 6) if plausible else u8(rng))
+        return Spin(rng.randint(min(SPIN_NUMBERS), max(SPIN_NUMBERS)) if plausible else u8(rng))
     if kind == 4:
         if plausible:
             action = rng.choice((1, 2))

@@ -109,13 +109,13 @@ from lgmp.wire.packets import (
 from lgmp.rooms.events import CloseMember, Deliver, PacketIgnored, RoomFact, StoreGame
 from lgmp.rooms.room import Phase, Room
 from lgmp.game.rules import (
-    BRAND_CRISIS_DECK,
-    CAREER_POINT_DECK,
-    CAREERS,
-    DID_YOU_KNOW_DECK,
+    ALL_CAREERS,
     SEATS,
-    YOURE_THE_BOSS_DECK,
+    FinishCard,
     SpaceKind,
+    card,
+    card_answers,
+    find_card,
     find_career,
     wire_salary,
 )
@@ -139,13 +139,6 @@ C2S, S2C = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
 #: timeout at every read, so a byte-at-a-time client held a packet open forever).
 KNOWN_BUGS: set[str] = set()
 
-DECK_SIZES = {
-    SpaceKind.BRAND_CRISIS: len(BRAND_CRISIS_DECK),
-    SpaceKind.CAREER_POINT: len(CAREER_POINT_DECK),
-    SpaceKind.YOURE_THE_BOSS: len(YOURE_THE_BOSS_DECK),
-    SpaceKind.DID_YOU_KNOW: len(DID_YOU_KNOW_DECK),
-    SpaceKind.FINISH: 3,
-}
 PLAYER_NAMES = ("P1", "P2", "p3", "Ann", "Bob", "Cy", "Dee", "Eve", "Fay")
 
 
@@ -417,8 +410,7 @@ class RoomDriver:
         game = room.game
         pending = game._pending
         if pending is not None and seat.number in pending.awaiting:
-            action, values = spec_model.allowed_answers(pending.card)
-            return CardAnswer(action, rng.choice(values))
+            return CardAnswer(pending.card.action, rng.choice(card_answers(pending.card)))
         if game.owes(seat.number) is Duty.CAREER:
             field_, career, salary = rng.choice(CATALOGUE)
             return CareerChoice(field_, career.lower() if choice & 1 else career, salary)
@@ -473,7 +465,7 @@ class RoomDriver:
                             f"CARD not right after the GAME showing it: {out!r} after {previous!r}"
                         if p.kind != SpaceKind.FINISH:
                             assert previous.packet.space == p.kind, f"CARD {p.kind} after GAME space {previous.packet.space}"
-                        if p.kind in (SpaceKind.YOURE_THE_BOSS, SpaceKind.DID_YOU_KNOW):
+                        if p.kind != SpaceKind.FINISH and card(p.kind, p.number).everyone_answers:
                             assert set(out.to) == set(view.members), f"{out!r} is not to the whole room {view.members}"
                         else:
                             assert len(out.to) <= 2, f"{out!r}: a mover's card goes to the mover and the host only"
@@ -547,17 +539,17 @@ class RoomDriver:
             assert len(set(nonzero)) == len(nonzero), f"duplicate avatars: {p!r}"
         elif isinstance(p, GameUpdate):
             assert p.turn in (0, *SEATS) and 0 <= p.space <= 5, p
-            assert 1 <= sum(p.occupancy) <= 6, p
+            assert 1 <= sum(p.occupancy) <= len(SEATS), p
         elif isinstance(p, CardDealt):
-            kind = SpaceKind(p.kind)
-            assert kind is not SpaceKind.PLAIN and 1 <= p.number <= DECK_SIZES[kind], p
+            finish = p.kind == SpaceKind.FINISH and p.number in {c.value for c in FinishCard}
+            assert finish or find_card(p.kind, p.number) is not None, f"no such card: {p!r}"
         elif isinstance(p, FinalResults):
             seats = [n for n in SEATS if p.places[n - 1]]
             assert sorted(p.places[n - 1] for n in seats) == list(range(1, len(seats) + 1)), f"places are not 1..n: {p!r}"
             for n in SEATS:
                 career, salary = p.careers[n - 1], p.salaries[n - 1]
                 if n in seats:
-                    known = [c for cs in CAREERS.values() for c in cs if c.name == career]
+                    known = [c for c in ALL_CAREERS if c.name == career]
                     assert known, f"seat {n}: {career!r} is not a catalogue career (as spelt there): {p!r}"
                     assert salary == wire_salary(known[0]), f"seat {n}: salary {salary} for {career!r}: {p!r}"
                 else:

@@ -5,8 +5,11 @@ the protocol document says must happen: whether the packet is ignored (a
 strike, section 10.2 and the rules in sections 7-8), or which answer code a
 ``JOIN`` (5.1) or ``REDY`` (5.2, 10.5) gets. They deliberately do not call the
 room's or the engine's validation code; they only read state (seats, turn,
-the waiting card, places, careers). The one thing taken from the server as is
-is the profanity word list (``lgmp.rooms.names.is_profane``), which is data.
+the waiting card, places, careers). Taken from the server as is: the
+profanity word list (``lgmp.rooms.names.is_profane``), and the game's rule
+data with its look-ups (``lgmp.game.rules``: which answers a card allows, a
+career by field and name, its wire salary), which tests/test_rules.py checks
+against RULES.md table by table.
 """
 
 from __future__ import annotations
@@ -28,18 +31,17 @@ from lgmp.wire.packets import (
 )
 from lgmp.rooms.room import Phase, Room
 from lgmp.game.rules import (
-    CAREERS,
-    BrandCrisisCard,
-    CareerPointCard,
-    DidYouKnowCard,
+    AVATAR_NAMES,
+    SEATS,
+    SPIN_NUMBERS,
     Field,
-    SpaceKind,
-    YoureTheBossCard,
+    card_answers,
+    find_career,
+    wire_salary,
 )
 
 NAME_CHARS = frozenset(string.ascii_letters + string.digits + "[]")
 NAME_MAX = 12
-SEAT_COUNT = 6
 
 
 def ascii_upper(text: str) -> str:
@@ -59,7 +61,7 @@ def expected_join(rooms: dict[str, Room], max_rooms: int, packet: JoinRequest) -
     if room is None:
         return JoinAnswer.ROOM_NOT_FOUND
     if room.phase is Phase.LOBBY:
-        return JoinAnswer.PLAYER if len(room.seats) < SEAT_COUNT else JoinAnswer.LOBBY_FULL
+        return JoinAnswer.PLAYER if len(room.seats) < len(SEATS) else JoinAnswer.LOBBY_FULL
     return JoinAnswer.PLAYER if any(s.member is None for s in room.seats.values()) else JoinAnswer.GAME_STARTED
 
 
@@ -75,7 +77,7 @@ def expected_ready(room: Room, member: int, packet: ReadyRequest) -> ReadyAnswer
         return ReadyAnswer.EMPTY_NAME
     if len(name) > NAME_MAX:
         return ReadyAnswer.NAME_TOO_LONG
-    if any(c not in NAME_CHARS for c in name) or not 1 <= avatar <= 6:
+    if any(c not in NAME_CHARS for c in name) or avatar not in AVATAR_NAMES:  # no such bulldog
         return ReadyAnswer.INVALID_CHARACTERS
     own = room.seat_of(member)
     for seat in room.seats.values():
@@ -86,23 +88,11 @@ def expected_ready(room: Room, member: int, packet: ReadyRequest) -> ReadyAnswer
     return ReadyAnswer.ACCEPTED
 
 
-def allowed_answers(card) -> tuple[int, tuple[int, ...]]:
-    """8.3: (action, values) that answer ``card``."""
-    if isinstance(card, BrandCrisisCard):
-        return 1, (card.move,)
-    if isinstance(card, CareerPointCard):
-        return 1, (card.option_a, card.option_b)
-    if isinstance(card, YoureTheBossCard):
-        return 2, tuple(int(f) for f in card.options)
-    assert isinstance(card, DidYouKnowCard)
-    return 2, (int(card.field), 0)
-
-
 def avatars_for(room: Room, member: int) -> tuple[int, ...]:
     """10.5: the avatar array ``member`` is shown: a rejoiner sees a vacant seat's avatar as 0."""
     if room.phase is Phase.GAME and member in room.rejoiners:
-        return tuple(s.avatar if (s := room.seats.get(n)) is not None and s.member is not None else 0 for n in range(1, SEAT_COUNT + 1))
-    return tuple(room.seats[n].avatar if n in room.seats else 0 for n in range(1, SEAT_COUNT + 1))
+        return tuple(s.avatar if (s := room.seats.get(n)) is not None and s.member is not None else 0 for n in SEATS)
+    return tuple(room.seats[n].avatar if n in room.seats else 0 for n in SEATS)
 
 
 def invited(room: Room | None, member: int, packet: ClientPacket, *, joins_before: int) -> bool:
@@ -180,16 +170,15 @@ def ignored(room: Room | None, member: int, packet: ClientPacket, *, server_spin
             return "SPIN while a card waits"
         if game.turn != seat.number:
             return "SPIN out of turn"
-        if not server_spins and not 1 <= packet.number <= 6:
+        if not server_spins and packet.number not in SPIN_NUMBERS:
             return "SPIN number outside 1-6"
         return None
     if isinstance(packet, CardAnswer):
         if pending is None or seat.number not in pending.awaiting:
             return "CARD when no card waits for this seat's answer"
-        action, values = allowed_answers(pending.card)
-        if packet.action != action:
+        if packet.action != pending.card.action:
             return "CARD with the wrong action"
-        if packet.value not in values:
+        if packet.value not in card_answers(pending.card):
             return "CARD with a value the card does not allow"
         return None
     assert isinstance(packet, CareerChoice)
@@ -199,18 +188,9 @@ def ignored(room: Room | None, member: int, packet: ClientPacket, *, server_spin
         return "CRER a second time"
     if packet.field not in Field._value2member_map_:
         return "CRER field outside 1-6"
-    careers = [c for c in CAREERS[Field(packet.field)] if ascii_fold(c.name) == ascii_fold(packet.career)]
-    if not careers:
+    career = find_career(packet.field, packet.career)
+    if career is None:
         return "CRER career not listed under its field"
-    if packet.salary != careers[0].salary // 1000:
+    if packet.salary != wire_salary(career):
         return "CRER salary does not match"
     return None
-
-
-def card_kind(card) -> SpaceKind:
-    return {
-        BrandCrisisCard: SpaceKind.BRAND_CRISIS,
-        CareerPointCard: SpaceKind.CAREER_POINT,
-        YoureTheBossCard: SpaceKind.YOURE_THE_BOSS,
-        DidYouKnowCard: SpaceKind.DID_YOU_KNOW,
-    }[type(card)]

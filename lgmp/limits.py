@@ -70,22 +70,22 @@ class Limits:
     # One address must not take the server's connections from everyone else. A big
     # party venue behind one NAT runs a dozen rooms of seven: 100 leaves room for
     # that, and filling max_connections then takes 195 addresses, not one.
-    max_connections_per_source: int = field(default=100, metadata={"help": "open connections from one source address (0 = no limit)"})
+    max_connections_per_source: int = field(default=100, metadata={"minimum": 0, "help": "open connections from one source address (0 = no limit)"})
 
     # A phone is out of a room only between connecting and its JOIN, or while its
     # player retypes a mistyped code. Sockets that never join are what an attacker
     # keeps; a few per address are plenty for a room of phones arriving at once.
-    max_unjoined_per_source: int = field(default=16, metadata={"help": "connections from one source address that are in no room (0 = no limit)"})
+    max_unjoined_per_source: int = field(default=16, metadata={"minimum": 0, "help": "connections from one source address that are in no room (0 = no limit)"})
 
     # A venue may run a few host screens; more rooms than that from one address is
     # a script taking the room limit (and its codes) from everyone else.
-    max_rooms_per_source: int = field(default=8, metadata={"help": "rooms hosted from one source address; more JOIN HOST is answered 3 (0 = no limit)"})
+    max_rooms_per_source: int = field(default=8, metadata={"minimum": 0, "help": "rooms hosted from one source address; more JOIN HOST is answered 3 (0 = no limit)"})
 
     # A person mistypes a code a few times; a script tries codes by the thousand.
     # Counted per address across connections, so reconnecting does not reset it:
     # one address then needs hours, not seconds, to find a live room among
     # 456,976 codes. Beyond it every JOIN with a code is answered 4 unlooked-up.
-    failed_joins_per_minute: int = field(default=20, metadata={"help": "refused JOINs with a code per source address per minute; beyond it JOINs are answered 4 (0 = no limit)"})
+    failed_joins_per_minute: int = field(default=20, metadata={"minimum": 0, "help": "refused JOINs with a code per source address per minute; beyond it JOINs are answered 4 (0 = no limit)"})
 
     # A refused JOIN gives a fresh join_timeout to retype the code, but not
     # forever: otherwise one 8-byte JOIN every few seconds holds a socket for good.
@@ -98,7 +98,7 @@ class Limits:
     # Name and avatar are all v1.0 has to prove who owned a vacant seat, and anyone
     # with the code may guess. Wrong guesses are strikes; after this many in one
     # game, only the seat's own address may reclaim it (PROTOCOL.md 10.5).
-    rejoin_guesses: int = field(default=20, metadata={"help": "wrong seat-reclaim guesses per room per game before only a seat's own address may reclaim it (0 = only ever its own address)"})
+    rejoin_guesses: int = field(default=20, metadata={"minimum": 0, "help": "wrong seat-reclaim guesses per room per game before only a seat's own address may reclaim it (0 = only ever its own address)"})
 
     # From an address other than its player's, a seat can be reclaimed only once it
     # has been vacant this long: the player's own device, reconnecting, gets it
@@ -107,6 +107,18 @@ class Limits:
 
     # How long shutdown waits for queued RSETs to drain before closing anyway.
     shutdown_grace: float = field(default=2.0, metadata={"help": "seconds shutdown waits for RSETs to drain"})
+
+    # Spectators (lgmp serve --http): each live page holds a socket, a task and a
+    # queue. A party has a wall screen and a few friends watching; 50 on one room
+    # is already a crowd, and more is a scraper or an attack.
+    max_viewers_per_room: int = field(default=50, metadata={"help": "live spectator pages on one room; more are refused (HTTP 503)"})
+    # Across the server: each stream costs a descriptor taken from the same pool as
+    # players' connections; 500 keeps spectators a small share of max_connections.
+    max_viewers: int = field(default=500, metadata={"help": "live spectator pages in total; more are refused (HTTP 503)"})
+    # Updates waiting for one viewer. They are coalesced to a few a second per room,
+    # so a full queue means the viewer stalled for seconds: it is dropped (its
+    # browser reconnects and gets the room afresh) rather than ever slowing the room.
+    viewer_queue: int = field(default=16, metadata={"help": "updates queued for one spectator before it is dropped as not reading"})
 
     @classmethod
     def option_names(cls) -> list[str]:

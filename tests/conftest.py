@@ -26,7 +26,11 @@ TIMEOUT = 5.0
 #: Defaults for the in-process server: nothing times out by itself during a test, and
 #: scripted players answering at machine speed (a 6-player game sends each player ~50
 #: packets in well under a second) are not mistaken for a flood.
-TEST_LIMITS = Limits(turn_timeout=0.0, lobby_idle=0.0, shutdown_grace=0.5, packet_burst=100_000, packet_rate=100_000.0)
+TEST_LIMITS = Limits(turn_timeout=0.0, lobby_idle=0.0, shutdown_grace=0.5, packet_burst=100_000, packet_rate=100_000.0,
+                     # Every client here comes from 127.0.0.1: the per-source limits are off
+                     # (tests/test_abuse.py tests them from several loopback addresses).
+                     max_connections_per_source=0, max_unjoined_per_source=0, max_rooms_per_source=0,
+                     failed_joins_per_minute=0)
 
 
 @dataclass

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from lgmp.wire.codec import BOARD_SPACES, SEAT_COUNT, TEXT_MAX
 from lgmp.wire.packets import (
+    BOARD_SPACES,
+    SEAT_COUNT,
+    TEXT_MAX,
     CardAnswer,
     CardDealt,
     CareerChoice,

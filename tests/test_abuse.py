@@ -137,7 +137,7 @@ def _serve(*args: str, db: Path | None = None, log_level: str = "warning") -> tu
     port = _free_port()
     store = ["--db", str(db)] if db else ["--no-db"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lgmp.cli", "--log-level", log_level, "serve", "--port", str(port), *store, *args],
+        [sys.executable, "-m", "lgmp.cli", "--log-level", log_level, "serve", "--no-http", "--port", str(port), *store, *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )
     assert "LGMP server on" in proc.stdout.readline()

@@ -207,7 +207,8 @@ GOLDEN = [
         {
             "seats": [
                 {"seat": 1, "place": 2, "career": "Media Planner", "salary": 54, "salary_dollars": 54000},
-                {"seat": 2, "place": 1, "career": "Creative Director", "salary": 132, "salary_dollars": 132000},
+                # The catalogue's exact figure, not the wire's rounded-down thousands.
+                {"seat": 2, "place": 1, "career": "Creative Director", "salary": 132, "salary_dollars": 132770},
             ]
             + [{"seat": s, "place": 0, "career": "", "salary": 0, "salary_dollars": 0} for s in range(3, 7)]
         },
@@ -278,6 +279,10 @@ def test_text_is_shown_escaped_and_unambiguous():
 def test_career_choice_notes_what_the_server_will_refuse():
     [wrong_salary] = decode_bytes("#1", C2S, encode(CareerChoice(3, "System Architect", 100)))
     assert format_text(wrong_salary).endswith('salary=100k (catalogue salary 105k)')
+    # Dollars are the catalogue's only where the wire agrees with it.
+    assert json.loads(format_json(wrong_salary))["fields"]["salary_dollars"] == 100_000
+    [exact] = decode_bytes("#1", C2S, encode(CareerChoice(1, "User Experience Designer", 90)))
+    assert json.loads(format_json(exact))["fields"]["salary_dollars"] == 90_700
     [unknown] = decode_bytes("#1", C2S, encode(CareerChoice(1, "Pilot", 1)))
     assert format_text(unknown).endswith("(not a career of this field)")
 
@@ -334,6 +339,18 @@ def test_stream_dumper_any_chunking_gives_offsets_and_exact_bytes():
     assert [r.packet for r in records] == packets
     assert b"".join(r.raw for r in records) == wire
     assert [r.offset for r in records] == [0, 8, 17, 21, 26]
+
+
+def test_stream_dumper_gives_every_good_packet_before_the_bad_bytes():
+    wire = encode_all([StartGame(), Spin(2)]) + b"JUNKSTRT"
+    dumper = StreamDumper("#1", C2S)
+    records = dumper.feed(wire[:6]) + dumper.feed(wire[6:])
+    assert [type(r) for r in records] == [PacketRecord, PacketRecord, ErrorRecord]
+    assert [(r.offset, r.raw) for r in records[:2]] == [(0, b"STRT"), (4, b"SPIN\x02")]
+    error = records[2]
+    assert (error.offset, error.tag, error.reason, error.data) == (9, "JUNK", "unknown tag for c2s", b"JUNKSTRT")
+    assert dumper.feed(b"SPIN\x01") == [] and dumper.skipped == 5
+    assert dumper.close() == []
 
 
 def test_raw_file_and_stdin(tmp_path, capsys, monkeypatch):

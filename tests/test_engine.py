@@ -47,12 +47,12 @@ from lgmp.game.engine import (
     WrongSalary,
 )
 from lgmp.wire.errors import RuleError
+from lgmp.game import rules
 from lgmp.game.rules import (
     BOARD,
     BRAND_CRISIS_DECK,
     CAREER_POINT_DECK,
     CAREERS,
-    DID_YOU_KNOW_DECK,
     DID_YOU_KNOW_FIELD,
     DID_YOU_KNOW_PILES,
     SPINNER_WEDGES,
@@ -81,7 +81,7 @@ def put(game: Game, seat: int, space: int) -> None:
 def stack(game: Game, kind: SpaceKind, number: int) -> None:
     """Test-only: make card `number` of `kind` the next one drawn."""
     if kind is K.DID_YOU_KNOW:
-        deck = game._did_you_know[DID_YOU_KNOW_DECK[number - 1].field]
+        deck = game._did_you_know[rules.card(kind, number).field]
     else:
         deck = {K.BRAND_CRISIS: game._brand_crisis, K.CAREER_POINT: game._career_point,
                 K.YOURE_THE_BOSS: game._youre_the_boss}[kind]
@@ -98,15 +98,9 @@ def spin_to(game: Game, seat: int, space: int) -> Outcome:
 
 
 def allowed_answers(p: PendingCard) -> tuple[int, list[int]]:
-    """(action, legal values) for a pending card, from the rule data alone."""
-    if p.kind is K.BRAND_CRISIS:
-        return 1, [BRAND_CRISIS_DECK[p.number - 1].move]
-    if p.kind is K.CAREER_POINT:
-        card = CAREER_POINT_DECK[p.number - 1]
-        return 1, [card.option_a, card.option_b]
-    if p.kind is K.YOURE_THE_BOSS:
-        return 2, list(YOURE_THE_BOSS_DECK[p.number - 1].options)
-    return 2, [DID_YOU_KNOW_DECK[p.number - 1].field, 0]
+    """(action, legal values) for a pending card, from the rules' look-ups alone."""
+    dealt = rules.card(p.kind, p.number)
+    return dealt.action, list(rules.card_answers(dealt))
 
 
 def play_out(game: Game, bound: int = 5000) -> int:
@@ -670,7 +664,7 @@ def test_same_seed_and_actions_give_the_same_game():
 
 # --------------------------------------------------------------------------- state machine
 
-ALL_CAREER_NAMES = sorted({c.name for cs in CAREERS.values() for c in cs})
+ALL_CAREER_NAMES = sorted({c.name for c in rules.ALL_CAREERS})
 
 
 class EngineMachine(RuleBasedStateMachine):

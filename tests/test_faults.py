@@ -30,11 +30,9 @@ from lgmp.wire.packets import (
     Spin,
     StartGame,
 )
-from lgmp.game.rules import SpaceKind
+from lgmp.game.rules import CARD_SPACES, SpaceKind
 from lgmp.server.shell import LGMPServer
 from tests.conftest import until_closed
-
-CARD_SPACES = {1, 2, 3, 4}
 
 
 async def start_server(nursery: trio.Nursery, **limits) -> tuple[LGMPServer, int]:
@@ -575,7 +573,7 @@ def test_sigterm_mid_game_sends_rset_and_exits_0(tmp_path):
     port = _free_port()
     db = tmp_path / "results.sqlite3"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lgmp.cli", "serve", "--port", str(port), "--db", str(db)],
+        [sys.executable, "-m", "lgmp.cli", "serve", "--no-http", "--port", str(port), "--db", str(db)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -16,7 +16,6 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from tests.effects import Hub
 from lgmp.limits import Limits
 from lgmp.wire.packets import (
-    CardAction,
     CardAnswer,
     CareerChoice,
     FinalResults,
@@ -33,12 +32,10 @@ from lgmp.wire.packets import (
 )
 from lgmp.rooms.events import CloseMember, Deliver, StoreGame
 from lgmp.rooms.room import Phase
+from lgmp.game import rules
 from lgmp.game.rules import (
-    BRAND_CRISIS_DECK,
-    CAREER_POINT_DECK,
+    CARD_SPACES,
     CAREERS,
-    DID_YOU_KNOW_DECK,
-    YOURE_THE_BOSS_DECK,
     SpaceKind,
     wire_salary,
 )
@@ -374,14 +371,15 @@ def test_two_rooms_do_not_share_packets():
 
 LIMITS = Limits(turn_timeout=5.0, leave_grace=1.0, join_timeout=10.0, lobby_idle=200.0, max_rooms=3,
                 packet_burst=50, packet_rate=20.0, max_strikes=10, strike_window=60.0)
-CARD_KINDS = {K.BRAND_CRISIS, K.CAREER_POINT, K.YOURE_THE_BOSS, K.DID_YOU_KNOW}
+CARD_KINDS = CARD_SPACES
 
 names = st.sampled_from(["Maya", "maya", "Jonas", "Ana", "Ben", "", "x" * 13, "sh1t", "a b", "[Q]"])
 plausible_packets = st.one_of(
     st.builds(ReadyRequest, names, st.integers(0, 7)),
     st.just(StartGame()),
     st.builds(Spin, st.integers(0, 7)),
-    st.builds(CardAnswer, st.sampled_from([1, 2]), st.integers(-3, 6)),
+    st.builds(lambda action, value: CardAnswer(action, value if action == 1 else value % 256),  # unsigned unless a move
+              st.sampled_from([1, 2]), st.integers(-3, 6)),
     st.builds(CareerChoice, st.integers(1, 6), st.sampled_from(["Creative Director", "system architect", "Nope"]),
               st.sampled_from([132, 105, 0])),
 )
@@ -394,14 +392,10 @@ def right_move(room, seat: int):
     if pending is not None:
         if seat not in pending.awaiting:
             return None
-        n = pending.number - 1
-        if pending.kind == K.BRAND_CRISIS:
-            return CardAnswer(CardAction.MOVE, BRAND_CRISIS_DECK[n].move)
-        if pending.kind == K.CAREER_POINT:
-            return CardAnswer(CardAction.MOVE, CAREER_POINT_DECK[n].option_b)
-        if pending.kind == K.YOURE_THE_BOSS:
-            return CardAnswer(CardAction.TOKEN, YOURE_THE_BOSS_DECK[n].options[-1])
-        return CardAnswer(CardAction.TOKEN, DID_YOU_KNOW_DECK[n].field)
+        dealt = rules.card(pending.kind, pending.number)
+        values = rules.card_answers(dealt)
+        # The card's last choice (Career Point B, You're the Boss's last field); a Did You Know token is taken.
+        return CardAnswer(dealt.action, values[0] if pending.kind == K.DID_YOU_KNOW else values[-1])
     if game.turn == seat:
         return Spin(6)
     if game.place_of(seat) is not None and game.career_of(seat) is None:
@@ -555,7 +549,7 @@ class HubMachine(RuleBasedStateMachine):
         self.do(lambda: self.hub.receive(member, JoinRequest(room.code.lower()), self.now), member)
         assert member in room.rejoiners
         self.do(lambda: self.hub.receive(member, ReadyRequest(seat.name.upper(), seat.avatar), self.now), member)
-        assert room.seat_of(member) is seat and not room.rejoiners
+        assert room.seat_of(member) is seat and member not in room.rejoiners  # others may still be rejoining
 
     @rule()
     def start_every_room(self):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import socket
 import sys
 from collections import Counter, deque
@@ -39,13 +40,11 @@ from lgmp.clients.prompts import (
     BACK,
     BadAnswer,
     avatar_question,
-    best_career,
     card_question,
     career_question,
     default_card_answer,
     field_question,
     join_message,
-    most_tokens_field,
     name_problem,
     ordinal,
     parse_avatar,
@@ -59,14 +58,13 @@ from lgmp.clients.prompts import (
     validate_career,
 )
 from lgmp.game.rules import (
-    BRAND_CRISIS_DECK,
-    CAREER_POINT_DECK,
     CAREERS,
-    DID_YOU_KNOW_DECK,
-    FIELD_NAMES,
-    YOURE_THE_BOSS_DECK,
     Field,
     SpaceKind,
+    card,
+    default_career,
+    default_field,
+    token_name,
     wire_salary,
 )
 from lgmp.server.shell import LGMPServer
@@ -130,7 +128,7 @@ def test_avatar_choice_offers_only_free_colours():
 
 @pytest.mark.parametrize("number", range(1, 13))
 def test_brand_crisis_any_line_confirms_the_cards_move(number):
-    move = BRAND_CRISIS_DECK[number - 1].move
+    move = card(BC, number).move
     for text in ("", "ok", "x"):
         assert parse_card_answer(BC, number, text) == CardAnswer(MOVE, move)
     assert f"move back {-move}" in card_question(BC, number).lines[0]
@@ -138,10 +136,10 @@ def test_brand_crisis_any_line_confirms_the_cards_move(number):
 
 @pytest.mark.parametrize("number", range(1, 9))
 def test_career_point_takes_a_or_b(number):
-    card = CAREER_POINT_DECK[number - 1]
-    assert parse_card_answer(CP, number, "a") == CardAnswer(MOVE, card.option_a)
-    assert parse_card_answer(CP, number, " B ") == CardAnswer(MOVE, card.option_b)
-    larger = card.option_b if card.option_b > card.option_a else card.option_a  # A on a tie
+    cp = card(CP, number)
+    assert parse_card_answer(CP, number, "a") == CardAnswer(MOVE, cp.option_a)
+    assert parse_card_answer(CP, number, " B ") == CardAnswer(MOVE, cp.option_b)
+    larger = cp.option_b if cp.option_b > cp.option_a else cp.option_a  # A on a tie
     assert parse_card_answer(CP, number, "") == default_card_answer(CP, number) == CardAnswer(MOVE, larger)
     for bad in ("c", "1", "ab"):
         with pytest.raises(BadAnswer, match="A or B"):
@@ -156,7 +154,7 @@ def test_career_point_prompt_shows_both_moves_and_the_default():
 
 @pytest.mark.parametrize("number", range(1, 9))
 def test_youre_the_boss_takes_one_of_the_cards_fields(number):
-    options = YOURE_THE_BOSS_DECK[number - 1].options
+    options = card(YTB, number).options
     for f in Field:
         if f in options:
             assert parse_card_answer(YTB, number, str(int(f))) == CardAnswer(TOKEN, f)
@@ -174,26 +172,28 @@ def test_youre_the_boss_takes_one_of_the_cards_fields(number):
 
 @pytest.mark.parametrize("number", [1, 8, 20, 29, 39])
 def test_did_you_know_takes_or_leaves_the_token(number):
-    pile = DID_YOU_KNOW_DECK[number - 1].field
+    pile = card(DYK, number).field
     for yes in ("y", "Yes", ""):
         assert parse_card_answer(DYK, number, yes) == CardAnswer(TOKEN, pile)
     for no in ("n", "NO"):
         assert parse_card_answer(DYK, number, no) == CardAnswer(TOKEN, 0)
     with pytest.raises(BadAnswer, match="y .* or n"):
         parse_card_answer(DYK, number, "maybe")
-    article = "an" if pile == Field.ADVERTISING else "a"
-    assert card_question(DYK, number).lines[0].endswith(f"everyone may take {article} {FIELD_NAMES[pile]} token.")
+    assert card_question(DYK, number).lines[0].endswith(f"everyone may take {token_name(pile)}.")
 
 
-def test_finish_cards_ask_nothing():
-    with pytest.raises(ValueError):
-        card_question(SpaceKind.FINISH, 1)
+def test_finish_and_unknown_cards_ask_nothing():
+    for kind, number in ((SpaceKind.FINISH, 1), (BC, 0), (BC, 13), (DYK, 40), (SpaceKind.PLAIN, 1)):
+        with pytest.raises(ValueError):
+            card_question(kind, number)
+        with pytest.raises(BadAnswer, match="takes no answer"):
+            parse_card_answer(kind, number, "a")
 
 
 def test_field_choice_defaults_to_the_field_with_most_tokens():
-    assert most_tokens_field({}) == Field.DESIGN  # no tokens: lowest field
+    assert default_field({}) == Field.DESIGN  # no tokens: lowest field
     tokens = Counter({Field.MARKETING: 2, Field.ADVERTISING: 2, Field.DESIGN: 1})
-    assert most_tokens_field(tokens) == Field.MARKETING  # tie: lowest number
+    assert default_field(tokens) == Field.MARKETING  # tie: lowest number
     question = field_question(tokens)
     assert "[Enter = 5 Marketing]" in question.ask
     assert any("Marketing" in line and "tokens: 2" in line for line in question.lines)
@@ -213,7 +213,7 @@ def test_every_career_choice_parses_to_a_crer_the_server_accepts(f):
         assert by_number == by_name == CareerChoice(int(f), career.name, wire_salary(career))
         assert validate_career(by_number)
     default = parse_career(f, "")
-    assert default.career == best_career(f).name and validate_career(default)
+    assert default.career == default_career(f).name and validate_career(default)
     assert parse_career(f, "0") == BACK
     with pytest.raises(BadAnswer):
         parse_career(f, str(len(CAREERS[f]) + 1))
@@ -239,6 +239,9 @@ def test_standings():
     assert lines[1].split()[:3] == ["1.", "seat2", "System"] and "$105,000" in lines[1]
     assert "$132,770" in lines[2]
     assert lines[-1] == "You finished 2nd of 2, as Creative Director earning $132,770 a year."
+    # The wire's 90 (thousands) shows as the catalogue's exact $90,700.
+    ux = FinalResults((1, 0, 0, 0, 0, 0), ("User Experience Designer", "", "", "", "", ""), (90, 0, 0, 0, 0, 0))
+    assert standings_lines(ux, 1, str)[-1].endswith("earning $90,700 a year.")
     assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22)] == ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd"]
 
 
@@ -343,9 +346,9 @@ async def wait_ready(lobby: list, count: int) -> None:
             await trio.sleep(0.01)
 
 
-async def game(answer, *, bots: int = 2, limits: Limits | None = None, seed: int = 7):
+async def game(answer, *, bots: int = 2, limits: Limits | None = None, seed: int = 7, server_spins: bool = False):
     """One whole game: server, host, ``bots`` bots, then the person typing via ``answer``."""
-    server = LGMPServer(limits=limits, seed=seed)
+    server = LGMPServer(limits=limits, seed=seed, server_spins=server_spins)
     typist = Typist(answer)
     results: list[FinalResults] = []
     async with trio.open_nursery() as nursery:
@@ -391,6 +394,8 @@ async def test_a_person_plays_a_whole_game_against_bots():
     assert "Username: bad name\nThat username has a character that is not allowed" in text
     assert "Username: Bot1\n" in text and "already has that username or that avatar" in text
     assert "That username is not allowed" in text
+    # A banned name is refused before an avatar is asked for.
+    assert "Avatar" not in text.split("Username: shit")[1].split("Username: Tester")[0]
     assert "Avatar number [Enter = " in text and "Please type the number of a free avatar" in text
     assert "You are Tester," in text
     # The game: the board, spins, cards, career.
@@ -407,6 +412,16 @@ async def test_a_person_plays_a_whole_game_against_bots():
     assert "as System Architect earning $105,000 a year." in text
     # Nothing was sent that the server ignored, and the server never had to play for the person.
     assert "too late" not in text and "Too slow" not in text
+
+
+async def test_with_server_spins_the_spin_shown_is_the_move_made():
+    exit_code, session, typist, results = await game(eager, server_spins=True, seed=4)
+    lines = typist.text().splitlines()
+    assert exit_code == 0, typist.text()
+    shown = [(i, int(m.group(1))) for i, line in enumerate(lines) if (m := re.fullmatch(r"The spinner lands on (\d)!", line))]
+    assert shown
+    for i, number in shown:  # the board's line for the same move follows at once
+        assert re.match(rf"\w+ \(you\) spun {number}: space (\d+) → (\d+)", lines[i + 1]), lines[i:i + 2]
 
 
 async def test_the_server_plays_for_a_slow_person_and_no_stale_answer_is_sent():
@@ -434,7 +449,7 @@ async def test_the_server_plays_for_a_slow_person_and_no_stale_answer_is_sent():
     assert "too late" not in text  # no answer to a settled question was sent
     # The career the server chose follows the tokens the session counted (its own and the server's).
     seat = session.view.seat
-    expected = best_career(most_tokens_field(session.tokens))
+    expected = default_career(default_field(session.tokens))
     assert session.results.careers[seat - 1] == expected.name
 
 

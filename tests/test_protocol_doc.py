@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lgmp.wire.codec import decode_all, encode
+from lgmp.wire.codec import DECLARATIONS, MAX_PACKET_SIZE, decode_all, encode
 from lgmp.wire.packets import CLIENT_PACKETS, SERVER_PACKETS, Direction
 
 DOC = Path(__file__).resolve().parent.parent / "PROTOCOL.md"
@@ -60,22 +60,25 @@ def _byte_tables() -> dict[tuple[Direction, bytes], str]:
 
 
 def test_every_packet_has_a_byte_table_that_matches_the_codec():
-    from lgmp.wire import codec
-
     tables = _byte_tables()
     checked = []
-    for direction, frames in ((Direction.CLIENT_TO_SERVER, codec.CLIENT_FRAMES), (Direction.SERVER_TO_CLIENT, codec.SERVER_FRAMES)):
-        for tag, frame_size in frames.items():
-            body = tables.get((direction, tag))
-            assert body is not None, f"no section for {direction.value} {tag}"
-            assert f"| 0 | 4 | ascii | tag `{tag.decode()}` |" in body
-            rows = [(int(offset), int(length)) for offset, length in _ROW.findall(body)]
-            assert rows, f"no byte table for {direction.value} {tag}"
-            fixed = frame_size(b"", 0, 0)  # None: the size depends on bytes inside the body
-            if fixed is not None:
-                assert max(o + n for o, n in rows) == fixed, f"{direction.value} {tag} table size"
-                checked.append(tag)
+    for declaration in DECLARATIONS:
+        direction, tag = declaration.direction, declaration.tag
+        body = tables.get((direction, tag))
+        assert body is not None, f"no section for {direction.value} {tag}"
+        assert f"| 0 | 4 | ascii | tag `{tag.decode()}` |" in body
+        rows = [(int(offset), int(length)) for offset, length in _ROW.findall(body)]
+        assert rows, f"no byte table for {direction.value} {tag}"
+        if declaration.fixed_size is not None:  # else the size depends on bytes inside the body
+            assert max(o + n for o, n in rows) == declaration.fixed_size, f"{direction.value} {tag} table size"
+            checked.append(tag)
     assert len(checked) == 8  # JOIN STRT SPIN CARD from clients; REDY GAME CARD RSET from the server
+
+
+def test_the_stated_maximum_sizes_are_the_codecs():
+    text = DOC.read_text(encoding="utf-8")
+    assert f"client → server **{MAX_PACKET_SIZE[Direction.CLIENT_TO_SERVER]} bytes**" in text
+    assert f"server → client **{MAX_PACKET_SIZE[Direction.SERVER_TO_CLIENT]} bytes**" in text
 
 
 def test_every_answer_code_is_named_with_the_specs_words():

@@ -14,7 +14,7 @@ import trio
 from lgmp.clients.bot import play_bot
 from lgmp.clients.client import LGMPClient
 from lgmp.wire.packets import FinalResults, Reset, StartGame
-from lgmp.game.rules import find_career
+from lgmp.game.rules import career_salary, find_career
 from lgmp.server.shell import LGMPServer
 from lgmp.results.store import ResultsStore
 
@@ -46,7 +46,7 @@ def _check_rows(store: ResultsStore, code: str, final: FinalResults, avatars: tu
         i = row.seat - 1
         assert row.place == final.places[i]
         assert row.career == final.careers[i]
-        assert row.salary // 1000 == final.salaries[i]
+        assert row.salary == career_salary(final.careers[i], final.salaries[i])  # what FINL stands for
         assert int(row.avatar) == avatars[i]
         assert row.name == f"Bot{row.seat}"
         career = find_career(row.field, row.career)
@@ -80,7 +80,7 @@ def test_sigkill_right_after_finl_keeps_the_game(tmp_path):
     db = tmp_path / "results.sqlite3"
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lgmp.cli", "serve", "--port", str(port), "--db", str(db)],
+        [sys.executable, "-m", "lgmp.cli", "serve", "--no-http", "--port", str(port), "--db", str(db)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:

@@ -16,7 +16,6 @@ from lgmp.game.engine import Duty
 from lgmp.wire.errors import RuleError
 from lgmp.limits import Limits
 from lgmp.wire.packets import (
-    CardAction,
     CardAnswer,
     CardDealt,
     CareerChoice,
@@ -34,14 +33,12 @@ from lgmp.wire.packets import (
 from lgmp.rooms.events import CloseMember, Deliver, StoreGame
 from lgmp.rooms.room import Phase, Refused
 from tests.effects import Room
+from lgmp.game import rules
 from lgmp.game.rules import (
     BOARD,
-    BRAND_CRISIS_DECK,
-    CAREER_POINT_DECK,
-    DID_YOU_KNOW_DECK,
     DID_YOU_KNOW_FIELD,
     FINISH_SPACE,
-    YOURE_THE_BOSS_DECK,
+    Field,
     SpaceKind,
 )
 
@@ -49,7 +46,6 @@ K = SpaceKind
 HOST = 100
 NAMES = {1: "Maya", 2: "Jonas", 3: "Ana", 4: "Ben", 5: "Cleo", 6: "Dev"}
 AVATARS = {1: 3, 2: 1, 3: 2, 4: 6, 5: 5, 6: 4}
-CARD_KINDS = {K.BRAND_CRISIS, K.CAREER_POINT, K.YOURE_THE_BOSS, K.DID_YOU_KNOW}
 #: 0 -> 55 landing only on plain spaces: 5 9 14 20 26 31 35 40 45 51 55.
 PLAIN_PATH = (5, 4, 5, 6, 6, 5, 4, 5, 5, 6, 4)
 
@@ -101,15 +97,11 @@ def cards(outputs) -> list[Deliver]:
 
 
 def answer_for(kind: int, number: int, *, option: str = "a") -> CardAnswer:
-    """A valid answer to card (kind, number), from the rule data."""
-    if kind == K.BRAND_CRISIS:
-        return CardAnswer(CardAction.MOVE, BRAND_CRISIS_DECK[number - 1].move)
-    if kind == K.CAREER_POINT:
-        card = CAREER_POINT_DECK[number - 1]
-        return CardAnswer(CardAction.MOVE, card.option_a if option == "a" else card.option_b)
-    if kind == K.YOURE_THE_BOSS:
-        return CardAnswer(CardAction.TOKEN, YOURE_THE_BOSS_DECK[number - 1].options[0])
-    return CardAnswer(CardAction.TOKEN, DID_YOU_KNOW_DECK[number - 1].field)
+    """A valid answer to card (kind, number), from the rules' look-ups: the first value
+    the card allows (Career Point: option A), or its second with ``option="b"``."""
+    dealt = rules.card(kind, number)
+    values = rules.card_answers(dealt)
+    return CardAnswer(dealt.action, values[1] if option == "b" else values[0])
 
 
 def resolve(room: Room, now: float = 0.0) -> list:
@@ -418,12 +410,12 @@ def test_career_point_goes_to_the_mover_and_host_and_waits_for_the_mover():
     assert set(card.to) == {HOST, m(1)} and card.packet.kind == K.CAREER_POINT
     assert out.index(game) < out.index(card)  # the CARD follows the GAME that shows it
     number = card.packet.number
-    option = CAREER_POINT_DECK[number - 1]
+    option = rules.card(K.CAREER_POINT, number)
     # Others may not answer it; nobody may spin while it waits.
     snapshot = room.game.snapshot()
     for member, packet in [(m(2), CardAnswer(1, option.option_a)), (m(2), Spin(3)), (m(1), Spin(3)),
                            (HOST, CardAnswer(1, option.option_a)), (m(1), CardAnswer(2, 6)),
-                           (m(1), CardAnswer(1, 99)), (m(1), CardAnswer(3, option.option_a))]:
+                           (m(1), CardAnswer(1, 99)), (m(1), CardAnswer(3, option.option_a % 256))]:  # unsigned unless a move
         with pytest.raises(RuleError):
             room.handle(member, packet, 2.0)
     assert room.game.snapshot() == snapshot
@@ -442,7 +434,7 @@ def test_brand_crisis_goes_to_the_mover_and_host():
     [card] = cards(out)
     assert set(card.to) == {HOST, m(1)} and card.packet.kind == K.BRAND_CRISIS
     pos = room.game.positions[1]
-    move = BRAND_CRISIS_DECK[card.packet.number - 1].move
+    move = rules.card(K.BRAND_CRISIS, card.packet.number).move
     with pytest.raises(RuleError):  # not the card's move
         room.handle(m(1), CardAnswer(1, move + 1), 1.0)
     with pytest.raises(RuleError):  # the other player is not asked
@@ -465,11 +457,12 @@ def test_group_cards_go_to_every_player_and_wait_for_every_seat(kind):
     number = card.packet.number
     if kind == K.DID_YOU_KNOW:
         # The pile is the one of the space's colour.
-        assert DID_YOU_KNOW_DECK[number - 1].field == DID_YOU_KNOW_FIELD[room.game.positions[2]]
-        bad, decline = CardAnswer(2, DID_YOU_KNOW_DECK[number - 1].field % 6 + 1), CardAnswer(2, 0)
+        pile = rules.card(kind, number).field
+        assert pile == DID_YOU_KNOW_FIELD[room.game.positions[2]]
+        bad, decline = CardAnswer(2, pile % 6 + 1), CardAnswer(2, 0)
     else:
-        offered = YOURE_THE_BOSS_DECK[number - 1].options
-        bad = CardAnswer(2, next((f for f in range(1, 7) if f not in offered), 0))
+        offered = rules.card(kind, number).options
+        bad = CardAnswer(2, next((f for f in Field if f not in offered), 0))
         decline = CardAnswer(2, offered[-1])
     with pytest.raises(RuleError):
         room.handle(m(3), bad, 1.0)
@@ -558,8 +551,7 @@ def _seed_with_first_career_point_plus_two() -> int:
         room = started(1, seed=seed)
         out = room.handle(m(1), Spin(4), 0.0)
         number = cards(out)[0].packet.number
-        card = CAREER_POINT_DECK[number - 1]
-        if 2 in (card.option_a, card.option_b):
+        if 2 in rules.card_answers(rules.card(K.CAREER_POINT, number)):
             return seed
     raise AssertionError("no seed found")
 

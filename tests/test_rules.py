@@ -1,35 +1,59 @@
 """lgmp.game.rules against RULES.md, restated here independently, table by table."""
 
+import random
 from collections import Counter
 
 import pytest
 
 from lgmp.game.rules import (
+    ALL_CAREERS,
     AVATAR_NAMES,
     BOARD,
     BOARD_SIZE,
     BRAND_CRISIS_DECK,
+    CARD_SPACES,
     CAREER_POINT_DECK,
     CAREERS,
+    DECKS,
     DID_YOU_KNOW_DECK,
     DID_YOU_KNOW_FIELD,
     DID_YOU_KNOW_PILES,
     FIELD_COLOURS,
     FIELD_LETTERS,
     FIELD_NAMES,
+    FINISH_CARD_NAMES,
     FINISH_SPACE,
     SEATS,
+    SPACE_NAMES,
     SPINNER_WEDGES,
+    SPIN_NUMBERS,
     YOURE_THE_BOSS_DECK,
     Avatar,
     BrandCrisisCard,
     Career,
+    CareerPointCard,
+    DidYouKnowCard,
     Field,
     FinishCard,
     SpaceKind,
+    UnknownCard,
+    YoureTheBossCard,
+    card,
+    card_answers,
+    career_salary,
+    default_answer,
+    default_career,
+    default_field,
+    draw_spin,
+    find_card,
     find_career,
+    finish_card,
+    format_salary,
+    token_name,
     wire_salary,
 )
+from lgmp.wire import codec
+from lgmp.wire.packets import CardAction
 
 F = Field
 
@@ -62,6 +86,8 @@ def test_board_constants():
     assert list(SEATS) == [1, 2, 3, 4, 5, 6]
     assert BOARD_SIZE == 56 == len(BOARD)
     assert FINISH_SPACE == 55
+    # The codec sizes its seat arrays and GAME's occupancy on its own; they must agree.
+    assert codec.SEAT_COUNT == len(SEATS) and codec.BOARD_SPACES == BOARD_SIZE
 
 
 def test_board_spaces():
@@ -94,6 +120,7 @@ def test_did_you_know_colours():
 def test_spinner():
     assert SPINNER_WEDGES == (6, 3, 4, 6, 5, 4, 1, 5, 6, 3, 2, 4)
     assert Counter(SPINNER_WEDGES) == {4: 3, 6: 3, 3: 2, 5: 2, 1: 1, 2: 1}
+    assert list(SPIN_NUMBERS) == [1, 2, 3, 4, 5, 6]
 
 
 def test_brand_crisis_deck():
@@ -187,3 +214,124 @@ def test_wire_salary_is_thousands_rounded_down():
     assert wire_salary(find_career(F.PUBLIC_RELATIONS, "Sales Manager")) == 74
     assert wire_salary(find_career(F.BUSINESS_DATA_ANALYTICS,
                                    "Business Data Analyst")) == 69
+
+
+# --------------------------------------------------------------------------- look-ups
+
+def test_card_by_kind_and_number():
+    assert card(SpaceKind.BRAND_CRISIS, 2) == BrandCrisisCard(2, -3)
+    assert card(SpaceKind.CAREER_POINT, 7) == CareerPointCard(7, -1, 2)
+    assert card(SpaceKind.YOURE_THE_BOSS, 1).options == (F.ADVERTISING, F.GRAPHIC_MEDIA_MANAGEMENT,
+                                                         F.BUSINESS_DATA_ANALYTICS, F.PUBLIC_RELATIONS,
+                                                         F.MARKETING)
+    assert card(4, 12) == DidYouKnowCard(12, F.PUBLIC_RELATIONS)   # plain wire numbers work too
+    assert [len(DECKS[k]) for k in sorted(DECKS)] == [12, 8, 8, 39]
+    assert set(DECKS) == CARD_SPACES
+
+
+@pytest.mark.parametrize("kind, number", [
+    (SpaceKind.BRAND_CRISIS, 0), (SpaceKind.BRAND_CRISIS, 13), (SpaceKind.CAREER_POINT, 9),
+    (SpaceKind.YOURE_THE_BOSS, -1), (SpaceKind.DID_YOU_KNOW, 40),
+    (SpaceKind.PLAIN, 1), (SpaceKind.FINISH, 1), (6, 1), (255, 255),
+])
+def test_no_such_card(kind, number):
+    assert find_card(kind, number) is None
+    with pytest.raises(UnknownCard):
+        card(kind, number)
+    assert issubclass(UnknownCard, LookupError)
+
+
+def test_each_card_knows_its_kind_action_and_who_answers():
+    assert [(k, c.kind, c.action, c.everyone_answers)
+            for k, deck in DECKS.items() for c in deck[:1]] == [
+        (SpaceKind.BRAND_CRISIS, SpaceKind.BRAND_CRISIS, CardAction.MOVE, False),
+        (SpaceKind.CAREER_POINT, SpaceKind.CAREER_POINT, CardAction.MOVE, False),
+        (SpaceKind.YOURE_THE_BOSS, SpaceKind.YOURE_THE_BOSS, CardAction.TOKEN, True),
+        (SpaceKind.DID_YOU_KNOW, SpaceKind.DID_YOU_KNOW, CardAction.TOKEN, True),
+    ]
+    assert CardAction.MOVE == 1 and CardAction.TOKEN == 2   # WIRE.md's CARD actions
+    assert all(c.kind is k for k, deck in DECKS.items() for c in deck)
+    assert not hasattr(YoureTheBossCard(1, ()), "__dict__")   # the class constants take no slot
+
+
+def test_card_answers():
+    assert card_answers(BrandCrisisCard(1, -1)) == (-1,)
+    assert card_answers(CareerPointCard(4, 1, -1)) == (1, -1)          # A then B
+    assert card_answers(YoureTheBossCard(4, (F.ADVERTISING, F.DESIGN))) == (6, 1)
+    assert card_answers(DidYouKnowCard(30, F.MARKETING)) == (5, 0)    # take or decline
+
+
+def test_default_answers_are_the_servers_auto_play():
+    assert [default_answer(c) for c in BRAND_CRISIS_DECK] == [c.move for c in BRAND_CRISIS_DECK]
+    # The larger move; on a tie (none in the deck yet) option A.
+    assert [default_answer(c) for c in CAREER_POINT_DECK] == [2, 0, 0, 1, 0, 2, 2, 2]
+    assert default_answer(CareerPointCard(9, 1, 1)) == 1
+    assert {default_answer(c) for c in YOURE_THE_BOSS_DECK} == {F.ADVERTISING}   # first option
+    assert all(default_answer(c) == c.field for c in DID_YOU_KNOW_DECK)          # take the token
+    every = [c for deck in DECKS.values() for c in deck]
+    assert all(default_answer(c) in card_answers(c) for c in every)
+
+
+def test_finish_card_by_place():
+    assert finish_card(1, 1) is FinishCard.FIRST             # a lone player
+    assert [finish_card(p, 2) for p in (1, 2)] == [FinishCard.FIRST, FinishCard.LAST]
+    assert [finish_card(p, 4) for p in (1, 2, 3, 4)] == [
+        FinishCard.FIRST, FinishCard.OTHER, FinishCard.OTHER, FinishCard.LAST]
+
+
+def test_draw_spin_is_a_wedge():
+    rng = random.Random(3)
+    twin = random.Random(3)
+    draws = [draw_spin(rng) for _ in range(200)]
+    assert draws == [twin.choice((6, 3, 4, 6, 5, 4, 1, 5, 6, 3, 2, 4)) for _ in range(200)]
+
+
+def test_default_field_most_tokens_lowest_on_a_tie():
+    assert default_field({}) is F.DESIGN
+    assert default_field({F.ADVERTISING: 1}) is F.ADVERTISING
+    assert default_field({5: 2, 6: 2, 1: 1}) is F.MARKETING
+    assert default_field(Counter({F.PUBLIC_RELATIONS: 3, F.GRAPHIC_MEDIA_MANAGEMENT: 3})) \
+        is F.PUBLIC_RELATIONS
+
+
+def test_default_career_best_paid_first_listed_on_a_tie():
+    assert {f: default_career(f).name for f in Field} == {
+        F.DESIGN: "Creative Director",
+        F.PUBLIC_RELATIONS: "Marketing Director",
+        F.BUSINESS_DATA_ANALYTICS: "System Architect",
+        F.GRAPHIC_MEDIA_MANAGEMENT: "Customer Service Project Manager",
+        F.MARKETING: "Brand/Product Manager",
+        F.ADVERTISING: "Brand/Product Manager",
+    }
+    assert default_career(5).field is F.MARKETING
+    with pytest.raises(ValueError):
+        default_career(7)
+
+
+def test_all_careers_is_the_table_in_order():
+    assert len(ALL_CAREERS) == sum(len(rows) for rows in SALARIES.values()) == 27
+    assert ALL_CAREERS[0] == Career("Marketing Research Specialist", F.ADVERTISING, 50500)
+    assert ALL_CAREERS[-1] == Career("System Architect", F.BUSINESS_DATA_ANALYTICS, 105000)
+
+
+def test_career_salary_is_the_catalogues_exact_figure():
+    # The wire rounds down; screens show what the catalogue says.
+    assert career_salary("User Experience Designer", 90) == 90_700
+    assert career_salary("Business Data Analyst", 69) == 69_252
+    assert career_salary("creative director", 132) == 132_770       # any letter case
+    # Not a catalogue career, or thousands that do not match it: the wire's figure.
+    assert career_salary("Astronaut", 90) == 90_000
+    assert career_salary("User Experience Designer", 91) == 91_000
+    assert career_salary("", 0) == 0
+
+
+def test_names_for_people():
+    assert [SPACE_NAMES[k] for k in SpaceKind] == [
+        "Plain", "Brand Crisis", "Career Point", "You're the Boss", "Did You Know", "Finish"]
+    assert [FINISH_CARD_NAMES[c] for c in FinishCard] == [
+        "first to finish", "finished", "last to finish"]
+    assert format_salary(90_700) == "$90,700"
+    assert format_salary(132_840) == "$132,840"
+    assert format_salary(0) == "$0"
+    assert token_name(F.MARKETING) == "a Marketing token"
+    assert token_name(6) == "an Advertising token"

@@ -23,7 +23,6 @@ from lgmp.clients.bot import play_bot
 from lgmp.clients.client import LGMPClient
 from lgmp.limits import Limits
 from lgmp.wire.packets import (
-    CardAction,
     CardAnswer,
     CardDealt,
     CareerChoice,
@@ -39,21 +38,20 @@ from lgmp.wire.packets import (
     Spin,
     StartGame,
 )
+from lgmp.game import rules
 from lgmp.game.rules import (
     BOARD,
-    BRAND_CRISIS_DECK,
-    CAREER_POINT_DECK,
-    DID_YOU_KNOW_DECK,
+    CARD_SPACES,
     DID_YOU_KNOW_FIELD,
     FINISH_SPACE,
-    SPINNER_WEDGES,
-    YOURE_THE_BOSS_DECK,
+    SPIN_NUMBERS,
     SpaceKind,
+    draw_spin,
 )
 from tests.conftest import TEST_LIMITS, drain_updates, recv, recv_n, silent, until_closed, update
 
 K = SpaceKind
-CARD_KINDS = {K.BRAND_CRISIS, K.CAREER_POINT, K.YOURE_THE_BOSS, K.DID_YOU_KNOW}
+CARD_KINDS = CARD_SPACES
 NAMES = {1: "Maya", 2: "Jonas", 3: "Ana", 4: "Ben", 5: "Cleo", 6: "Dev"}
 AVATARS = {1: 3, 2: 1, 3: 2, 4: 6, 5: 5, 6: 4}
 CAREER_OF = {  # seat -> (field, career as sent, wire salary, catalogue spelling)
@@ -72,14 +70,10 @@ def start_game(occupied: int, turn: int = 1) -> GameUpdate:
 
 
 def correct_answer(card: CardDealt, rng: random.Random) -> CardAnswer:
-    n = card.number - 1
-    if card.kind == K.BRAND_CRISIS:
-        return CardAnswer(CardAction.MOVE, BRAND_CRISIS_DECK[n].move)
-    if card.kind == K.CAREER_POINT:
-        return CardAnswer(CardAction.MOVE, rng.choice((CAREER_POINT_DECK[n].option_a, CAREER_POINT_DECK[n].option_b)))
-    if card.kind == K.YOURE_THE_BOSS:
-        return CardAnswer(CardAction.TOKEN, rng.choice(YOURE_THE_BOSS_DECK[n].options))
-    return CardAnswer(CardAction.TOKEN, rng.choice((DID_YOU_KNOW_DECK[n].field, 0)))
+    """Any answer the card allows (a Brand Crisis card has one: nothing drawn for it)."""
+    dealt = rules.card(card.kind, card.number)
+    values = rules.card_answers(dealt)
+    return CardAnswer(dealt.action, values[0] if len(values) == 1 else rng.choice(values))
 
 
 # --------------------------------------------------------------------------- scripted host and players
@@ -135,7 +129,7 @@ async def observe_host(client: LGMPClient, seats: tuple[int, ...]) -> HostLog:
                     assert packet.space == 0
                     assert packet.turn == next_seat(seats, mover, finished)
                 else:  # event 2: a spin landed
-                    assert 1 <= new - old <= 6 or new == FINISH_SPACE
+                    assert new - old in SPIN_NUMBERS or new == FINISH_SPACE
                     assert packet.space == BOARD[new]
                     if packet.space in CARD_KINDS:
                         assert packet.turn == mover, "a card waits: the turn stays with the mover"
@@ -152,7 +146,7 @@ async def observe_host(client: LGMPClient, seats: tuple[int, ...]) -> HostLog:
                 log.cards.append((finished[-1], packet))
             else:
                 if packet.kind == K.DID_YOU_KNOW:
-                    assert DID_YOU_KNOW_DECK[packet.number - 1].field == DID_YOU_KNOW_FIELD[positions[prev.turn]]
+                    assert rules.card(packet.kind, packet.number).field == DID_YOU_KNOW_FIELD[positions[prev.turn]]
                 log.cards.append((prev.turn, packet))
         elif isinstance(packet, FinalResults):
             assert prev is not None and prev.turn == 0 and not owed_cards
@@ -186,7 +180,7 @@ async def play_seat(client: LGMPClient, seat: int, rng: random.Random, *, first:
         if isinstance(packet, GameUpdate):
             last = packet
             if packet.turn == seat and packet.space not in CARD_KINDS:
-                await client.send(Spin(rng.choice(SPINNER_WEDGES)))
+                await client.send(Spin(draw_spin(rng)))
         elif isinstance(packet, CardDealt):
             log.cards.append(packet)
             if packet.kind in (K.BRAND_CRISIS, K.CAREER_POINT):
@@ -531,7 +525,7 @@ async def test_bad_card_answers_and_out_of_turn_spins_get_a_game_resync(lgmp_ser
         assert await recv(client) == landing
     card = await recv(p1)
     assert card.kind == K.CAREER_POINT and await recv(host) == card
-    option = CAREER_POINT_DECK[card.number - 1]
+    option = rules.card(card.kind, card.number)
     for client, packet in [(p1, Spin(3)), (p2, Spin(3)), (p2, CardAnswer(1, option.option_a)),
                            (p1, CardAnswer(2, 6)), (p1, CardAnswer(1, 99)), (p1, CardAnswer(3, 1)),
                            (host, CardAnswer(1, option.option_a))]:
@@ -554,7 +548,7 @@ async def test_bad_card_answers_and_out_of_turn_spins_get_a_game_resync(lgmp_ser
     for client in (host, p1, p2):
         assert await recv(client) == landing
     card = await recv(host)
-    assert card.kind == K.DID_YOU_KNOW and DID_YOU_KNOW_DECK[card.number - 1].field == 5
+    assert card.kind == K.DID_YOU_KNOW and rules.card(card.kind, card.number).field == 5
     assert await recv(p1) == card and await recv(p2) == card
     await ignored(p1, CardAnswer(2, 4), landing)  # not the pile's field
     await p1.send(CardAnswer(2, 5))

@@ -27,7 +27,7 @@ import time
 import trio
 
 from lgmp.clients.client import LGMPClient
-from lgmp.wire.codec import Decoder, encode
+from lgmp.wire.codec import Decoded, Decoder, encode
 from lgmp.wire.packets import Direction, JoinRequest, JoinResponse, ReadyRequest, ReadyResponse
 
 HOST = "127.0.0.1"
@@ -40,6 +40,15 @@ async def connect_from(source: str, port: int) -> trio.SocketStream:
 
 async def client_from(source: str, port: int) -> LGMPClient:
     return LGMPClient(await connect_from(source, port))
+
+
+def _packets(decoder: Decoder, data: bytes) -> list:
+    """The whole packets ``data`` completes (bad bytes end the list)."""
+    decoder.receive_data(data)
+    packets = []
+    while isinstance(item := decoder.next_packet(), Decoded):
+        packets.append(item.packet)
+    return packets
 
 
 def name_list(real: str, position: int, size: int = 2000) -> list[str]:
@@ -83,7 +92,7 @@ async def hold_sockets(port: int, seconds: float, source: str, sockets: int, pac
                                     state["closed_by_server"] += 1
                                     closed = True
                                     break
-                                for answer in decoder.feed(chunk):
+                                for answer in _packets(decoder, chunk):
                                     if isinstance(answer, JoinResponse):
                                         state["answers"][answer.response] = state["answers"].get(answer.response, 0) + 1
                                 if not served:
@@ -201,7 +210,7 @@ async def enumerate_codes(port: int, seconds: float, source: str, workers: int, 
                             chunk = await stream.receive_some(65536)
                             if not chunk:
                                 raise trio.BrokenResourceError("closed")
-                            for packet in decoder.feed(chunk):
+                            for packet in _packets(decoder, chunk):
                                 if isinstance(packet, JoinResponse) and not joined:
                                     state["joins"] += 1
                                     if packet.response in (2, 3, 5):

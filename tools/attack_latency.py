@@ -408,7 +408,7 @@ def start_server(args: argparse.Namespace, port: int, extra: list[str]) -> subpr
     root = os.path.abspath(args.server_root or _ROOT)
     env = dict(os.environ, PYTHONPATH=root)
     server = subprocess.Popen(
-        [sys.executable, "-m", "lgmp.cli", "--log-level", args.server_log_level, "serve", "--port", str(port), *extra, *args.server_arg],
+        [sys.executable, "-m", "lgmp.cli", "--log-level", args.server_log_level, "serve", "--no-http", "--port", str(port), *extra, *args.server_arg],
         stdout=subprocess.PIPE, stderr=open(args.server_log, "w") if args.server_log else subprocess.DEVNULL, text=True, cwd=root, env=env,
     )
     line = server.stdout.readline()

@@ -37,8 +37,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from lgmp.wire.codec import Decoder, encode
-from lgmp.wire.errors import RemoteProtocolError
+from lgmp.wire.codec import BadBytes, Decoder, encode
 from lgmp.wire.packets import (
     Direction,
     GameUpdate,
@@ -132,12 +131,11 @@ class BaselineServer:
                 return
             if not data:
                 return
-            try:
-                packets = decoder.feed(data)
-            except RemoteProtocolError:
-                return
-            for packet in packets:
-                self._handle(peer, packet)
+            decoder.receive_data(data)
+            while (found := decoder.next_packet()) is not None:
+                if isinstance(found, BadBytes):
+                    return
+                self._handle(peer, found.packet)
 
     async def _write_loop(self, peer: _Peer) -> None:
         async for data in peer.receive:

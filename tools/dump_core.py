@@ -5,11 +5,12 @@ reader (``tools.dump_capture``) and the live tap (``tools.dump_tap``) feed bytes
 print what comes out, and the tests call these functions directly.
 
 * ``StreamDumper`` decodes one direction of one stream incrementally (any chunking),
-  keeping each packet's exact bytes and stream offset. It is the only user of
-  ``lgmp.wire.codec.Decoder`` in the dumper: the codec stays the one thing that parses LGMP.
-* A decode error ends decoding of that direction -- LGMP has no length prefix, so
-  there is no way to find the next packet boundary -- and becomes an ``ErrorRecord``
-  carrying the codec's reason, tag and offset and the bytes that could not be decoded.
+  keeping each packet's exact bytes (the decoder gives its stream offset and size). It
+  is the only user of ``lgmp.wire.codec.Decoder`` in the dumper: the codec stays the
+  one thing that parses LGMP.
+* Bad bytes end decoding of that direction -- LGMP has no length prefix, so there is
+  no way to find the next packet boundary -- and become an ``ErrorRecord`` carrying
+  the codec's reason, tag and offset and the bytes that could not be decoded.
 * ``format_text`` / ``format_json`` render a record as one output line.
 """
 
@@ -22,8 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from lgmp.wire.codec import Decoder, encode
-from lgmp.wire.errors import RemoteProtocolError
+from lgmp.wire.codec import BadBytes, Decoder
 from lgmp.wire.packets import Direction, Packet
 
 from .dump_describe import Description, describe
@@ -87,20 +87,22 @@ Record = PacketRecord | ErrorRecord | NoteRecord
 class StreamDumper:
     """Sans-IO dumper for one direction of one stream: bytes in, records out.
 
-    ``feed`` takes the next chunk and returns a record per packet it completes; a
-    decode error returns an ``ErrorRecord`` and every later ``feed`` returns nothing
-    (the bytes still count in ``skipped``), so a caller that forwards bytes, like the
-    tap, can keep doing so. ``close`` reports a packet cut short by the end.
+    ``feed`` takes the next chunk and returns a record per packet it completes; bad
+    bytes return an ``ErrorRecord`` after the packets before them, and every later
+    ``feed`` returns nothing (the bytes still count in ``skipped``), so a caller that
+    forwards bytes, like the tap, can keep doing so. ``close`` reports a packet cut
+    short by the end.
     """
 
     def __init__(self, stream: str, direction: Direction):
         self.stream = stream
         self.direction = direction
         self._decoder = Decoder(direction)
-        # Bytes fed but not yet returned as a packet: the partial packet, kept so each
-        # record carries the packet's own bytes and an error can show the bad ones.
+        # Bytes fed and not yet returned in a record (a partial packet, between feeds):
+        # the decoder says where each packet is, these give its bytes, and an error
+        # can show the bad ones.
         self._pending = bytearray()
-        self._offset = 0  # stream offset of _pending[0]
+        self._pending_offset = 0  # stream offset of _pending[0]
         self.failed: ErrorRecord | None = None
         self.skipped = 0  # bytes fed after the error, not decoded
 
@@ -109,40 +111,30 @@ class StreamDumper:
             self.skipped += len(data)
             return []
         self._pending += data
-        error = None
-        try:
-            packets = self._decoder.feed(data)
-        except RemoteProtocolError as exc:
-            packets, error = exc.packets, exc
-        records: list[Record] = [self._take(packet, time) for packet in packets]
-        if error is not None:
-            records.append(self._fail(error, time))
+        decoder = self._decoder
+        decoder.receive_data(data)
+        records: list[Record] = []
+        while (found := decoder.next_packet()) is not None:
+            if isinstance(found, BadBytes):
+                records.append(self._fail(found, time))
+                return records
+            start = found.offset - self._pending_offset
+            raw = bytes(self._pending[start : start + found.size])
+            records.append(PacketRecord(self.stream, self.direction, found.offset, raw, found.packet, time))
+        del self._pending[: decoder.offset - self._pending_offset]
+        self._pending_offset = decoder.offset
         return records
 
     def close(self, time: float | None = None) -> list[Record]:
         """The stream ended; report a packet it cut short."""
         if self.failed is not None:
             return []
-        try:
-            self._decoder.end_of_stream()
-        except RemoteProtocolError as exc:
-            return [self._fail(exc, time)]
-        return []
+        bad = self._decoder.end_of_stream()
+        return [] if bad is None else [self._fail(bad, time)]
 
-    def _take(self, packet: Packet, time: float | None) -> PacketRecord:
-        # A packet re-encodes to exactly its wire bytes (the codec guarantees the round
-        # trip), so its size tells how much of _pending is this packet.
-        size = len(encode(packet))
-        raw = bytes(self._pending[:size])
-        del self._pending[:size]
-        record = PacketRecord(self.stream, self.direction, self._offset, raw, packet, time)
-        self._offset += size
-        return record
-
-    def _fail(self, exc: RemoteProtocolError, time: float | None) -> ErrorRecord:
-        offset = self._offset if exc.offset is None else exc.offset
-        data = bytes(self._pending[offset - self._offset :])
-        self.failed = ErrorRecord(self.stream, self.direction, offset, exc.reason, exc.tag, data, time)
+    def _fail(self, bad: BadBytes, time: float | None) -> ErrorRecord:
+        data = bytes(self._pending[bad.offset - self._pending_offset :])
+        self.failed = ErrorRecord(self.stream, self.direction, bad.offset, bad.reason, bad.tag, data, time)
         return self.failed
 
 

@@ -38,26 +38,21 @@ from lgmp.wire.packets import (
 )
 from lgmp.game.rules import (
     AVATAR_NAMES,
-    BRAND_CRISIS_DECK,
-    CAREER_POINT_DECK,
-    DID_YOU_KNOW_DECK,
     FIELD_NAMES,
-    YOURE_THE_BOSS_DECK,
-    FinishCard,
+    FINISH_CARD_NAMES,
+    SPACE_NAMES,
+    SPIN_NUMBERS,
+    BrandCrisisCard,
+    CareerPointCard,
     SpaceKind,
+    YoureTheBossCard,
+    career_salary,
+    find_card,
     find_career,
+    wire_salary,
 )
 
 UNKNOWN = "unknown"
-
-SPACE_NAMES: Mapping[int, str] = {
-    SpaceKind.PLAIN: "Plain",
-    SpaceKind.BRAND_CRISIS: "Brand Crisis",
-    SpaceKind.CAREER_POINT: "Career Point",
-    SpaceKind.YOURE_THE_BOSS: "You're the Boss",
-    SpaceKind.DID_YOU_KNOW: "Did You Know",
-    SpaceKind.FINISH: "Finish",
-}
 
 JOIN_MEANINGS: Mapping[int, str] = {
     JoinAnswer.HOST: "host",
@@ -78,12 +73,6 @@ READY_MEANINGS: Mapping[int, str] = {
 }
 
 CARD_ACTION_MEANINGS: Mapping[int, str] = {CardAction.MOVE: "move", CardAction.TOKEN: "token"}
-
-FINISH_MEANINGS: Mapping[int, str] = {
-    FinishCard.FIRST: "first to finish",
-    FinishCard.OTHER: "finished",
-    FinishCard.LAST: "last to finish",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +128,6 @@ def signed(value: int) -> str:
     return f"{value:+d}" if value else "0"
 
 
-def _deck_card(deck: Sequence[Any], number: int) -> Any | None:
-    """Card ``number`` (1-based, as on the wire) of ``deck``, or None."""
-    return deck[number - 1] if 1 <= number <= len(deck) else None
-
-
 # --- client -> server ------------------------------------------------------------
 
 
@@ -168,7 +152,7 @@ def _start(p: StartGame) -> tuple[dict[str, Any], str]:
 
 
 def _spin(p: Spin) -> tuple[dict[str, Any], str]:
-    in_range = 1 <= p.number <= 6
+    in_range = p.number in SPIN_NUMBERS
     return {"number": p.number, "in_range": in_range}, f"number={p.number}" + ("" if in_range else " (out of range)")
 
 
@@ -193,8 +177,8 @@ def _career_choice(p: CareerChoice) -> tuple[dict[str, Any], str]:
     # Say what the server will object to, so a refused CRER is obvious in the dump.
     if career is None:
         text += " (not a career of this field)"
-    elif career.salary // 1000 != p.salary:
-        text += f" (catalogue salary {thousands(career.salary // 1000)})"
+    elif wire_salary(career) != p.salary:
+        text += f" (catalogue salary {thousands(wire_salary(career))})"
     return (
         {
             "field": p.field,
@@ -202,7 +186,7 @@ def _career_choice(p: CareerChoice) -> tuple[dict[str, Any], str]:
             "career": show_text(p.career),
             "known_career": career is not None,
             "salary": p.salary,
-            "salary_dollars": p.salary * 1000,
+            "salary_dollars": career_salary(p.career, p.salary),
         },
         text,
     )
@@ -255,18 +239,19 @@ def _game_update(p: GameUpdate) -> tuple[dict[str, Any], str]:
 
 def _card_meaning(kind: int, number: int) -> tuple[str | None, dict[str, Any]]:
     """The dealt card's meaning in words (None if there is no such card) and as fields."""
-    if kind == SpaceKind.BRAND_CRISIS and (bc := _deck_card(BRAND_CRISIS_DECK, number)):
-        return f"move {signed(bc.move)}", {"move": bc.move}
-    if kind == SpaceKind.CAREER_POINT and (cp := _deck_card(CAREER_POINT_DECK, number)):
-        return f"A: {signed(cp.option_a)}, B: {signed(cp.option_b)}", {"options": [cp.option_a, cp.option_b]}
-    if kind == SpaceKind.YOURE_THE_BOSS and (yb := _deck_card(YOURE_THE_BOSS_DECK, number)):
-        names = [FIELD_NAMES[f] for f in yb.options]
-        return "pick " + ", ".join(names), {"options": [int(f) for f in yb.options], "option_names": names}
-    if kind == SpaceKind.DID_YOU_KNOW and (dk := _deck_card(DID_YOU_KNOW_DECK, number)):
-        return FIELD_NAMES[dk.field], {"field": int(dk.field), "field_name": FIELD_NAMES[dk.field]}
-    if kind == SpaceKind.FINISH and number in FINISH_MEANINGS:
-        return FINISH_MEANINGS[number], {}
-    return None, {}
+    if kind == SpaceKind.FINISH:
+        return FINISH_CARD_NAMES.get(number), {}
+    card = find_card(kind, number)
+    if card is None:
+        return None, {}
+    if isinstance(card, BrandCrisisCard):
+        return f"move {signed(card.move)}", {"move": card.move}
+    if isinstance(card, CareerPointCard):
+        return f"A: {signed(card.option_a)}, B: {signed(card.option_b)}", {"options": [card.option_a, card.option_b]}
+    if isinstance(card, YoureTheBossCard):
+        names = [FIELD_NAMES[f] for f in card.options]
+        return "pick " + ", ".join(names), {"options": [int(f) for f in card.options], "option_names": names}
+    return FIELD_NAMES[card.field], {"field": int(card.field), "field_name": FIELD_NAMES[card.field]}
 
 
 def _card_dealt(p: CardDealt) -> tuple[dict[str, Any], str]:
@@ -288,7 +273,8 @@ def _final_results(p: FinalResults) -> tuple[dict[str, Any], str]:
     seats, parts = [], []
     for seat, (place, career, salary) in enumerate(zip(p.places, p.careers, p.salaries), start=1):
         seats.append(
-            {"seat": seat, "place": place, "career": show_text(career), "salary": salary, "salary_dollars": salary * 1000}
+            {"seat": seat, "place": place, "career": show_text(career), "salary": salary,
+             "salary_dollars": career_salary(career, salary)}
         )
         if place == 0 and career == "" and salary == 0:  # an empty seat, as WIRE.md defines it
             parts.append(f"{seat}:-")

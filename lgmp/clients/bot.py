@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import trio
 
 from .client import ConnectionClosed, LGMPClient
+from .prompts import join_message, ready_message
 from ..wire.packets import (
     CardAction,
     CardAnswer,
@@ -31,15 +33,16 @@ from ..wire.packets import (
     Spin,
 )
 from ..game.rules import (
-    BRAND_CRISIS_DECK,
     CARD_SPACES,
-    CAREER_POINT_DECK,
     CAREERS,
-    DID_YOU_KNOW_DECK,
-    SPINNER_WEDGES,
-    YOURE_THE_BOSS_DECK,
-    Field,
+    CareerPointCard,
     SpaceKind,
+    YoureTheBossCard,
+    card_answers,
+    default_answer,
+    default_field,
+    draw_spin,
+    find_card,
     wire_salary,
 )
 
@@ -61,36 +64,33 @@ class BotBrain:
         if isinstance(packet, GameUpdate):
             if packet.turn == self.seat and packet.space not in CARD_SPACES and packet is not self._last_spin_game:
                 self._last_spin_game = packet
-                return [Spin(self.rng.choice(SPINNER_WEDGES))]
+                return [Spin(draw_spin(self.rng))]
         elif isinstance(packet, CardDealt):
             return self._answer(packet)
         elif isinstance(packet, FinalResults):
             self.results = packet
         return []
 
-    def _answer(self, card: CardDealt) -> list[ClientPacket]:
-        n = card.number - 1
-        if card.kind == SpaceKind.BRAND_CRISIS:
-            return [CardAnswer(CardAction.MOVE, BRAND_CRISIS_DECK[n].move)]
-        if card.kind == SpaceKind.CAREER_POINT:
-            option = CAREER_POINT_DECK[n]
-            return [CardAnswer(CardAction.MOVE, self.rng.choice((option.option_a, option.option_b)))]
-        if card.kind == SpaceKind.YOURE_THE_BOSS:
-            chosen = self.rng.choice(YOURE_THE_BOSS_DECK[n].options)
-            self.tokens[chosen] = self.tokens.get(chosen, 0) + 1
-            return [CardAnswer(CardAction.TOKEN, chosen)]
-        if card.kind == SpaceKind.DID_YOU_KNOW:
-            pile = DID_YOU_KNOW_DECK[n].field
-            self.tokens[pile] = self.tokens.get(pile, 0) + 1
-            return [CardAnswer(CardAction.TOKEN, pile)]
-        if card.kind == SpaceKind.FINISH and not self.career_sent:
+    def _answer(self, dealt: CardDealt) -> list[ClientPacket]:
+        if dealt.kind == SpaceKind.FINISH:
+            if self.career_sent:
+                return []
             self.finished = self.career_sent = True
             return [self.career()]
-        return []
+        card = find_card(dealt.kind, dealt.number)
+        if card is None:
+            return []  # no such card: nothing it could answer would be accepted
+        if isinstance(card, (CareerPointCard, YoureTheBossCard)):
+            value = self.rng.choice(card_answers(card))  # a real choice: any of them
+        else:
+            value = default_answer(card)  # Brand Crisis's only move; Did You Know: take the token
+        if card.action is CardAction.TOKEN:
+            self.tokens[value] = self.tokens.get(value, 0) + 1
+        return [CardAnswer(card.action, value)]
 
     def career(self) -> CareerChoice:
         """Pick the field it collected most tokens in, and a career there."""
-        field_ = max(Field, key=lambda f: (self.tokens.get(f, 0), -f))
+        field_ = default_field(self.tokens)
         career = self.rng.choice(CAREERS[field_])
         return CareerChoice(field_, career.name, wire_salary(career))
 
@@ -99,9 +99,25 @@ class BotBrain:
 class BotResult:
     name: str
     seat: int | None
-    results: FinalResults | None
+    results: FinalResults | None  # the last game's
     packets_in: int
     packets_out: int
+    games: list[FinalResults] = field(default_factory=list)  # every game played to the end, in order
+    problem: str | None = None  # why it stopped early, in plain words
+
+
+@dataclass(frozen=True, slots=True)
+class BotEvent:
+    """Something a bot did, for whoever shows progress (``lgmp bot`` prints a line for each)."""
+
+    name: str
+    what: str  # "seated", "started", "finished", "career", "game over"
+    seat: int | None = None
+    avatar: int = 0
+    game: int = 0  # 1 for the first game it plays
+    place: int = 0  # "finished": its place in the finish order
+    career: CareerChoice | None = None  # "career": what it chose
+    results: FinalResults | None = None  # "game over"
 
 
 async def play_bot(
@@ -113,34 +129,54 @@ async def play_bot(
     seed: int | None = None,
     delay: float = 0.0,
     games: int = 1,
+    on_event: Callable[[BotEvent], object] | None = None,
 ) -> BotResult:
-    """Join ``code`` as a bot and play until ``games`` games end (or the room closes)."""
+    """Join ``code`` as a bot and play until ``games`` games end (or the room closes).
+
+    Connecting may raise ``OSError``; everything after that is in the result:
+    ``problem`` says in plain words why it stopped early.
+    """
     rng = random.Random(seed)
+    tell = on_event or (lambda event: None)
     async with await LGMPClient.connect(host, port) as client:
+        def result(problem: str | None = None, brain: BotBrain | None = None, played: list | None = None) -> BotResult:
+            return BotResult(name, client.seat, brain.results if brain else None, client.received, client.sent,
+                             played or [], problem)
+
         answer = await client.join(code)
         if answer is not JoinAnswer.PLAYER:
-            log.warning("bot %s: JOIN %s answered %d (%s)", name, code, answer, answer.name)
-            return BotResult(name, None, None, client.received, client.sent)
+            return result(join_message(answer, code))
         while True:
             free = client.free_avatars()
             if not free:
-                log.warning("bot %s: no free avatar in %s", name, code)
-                return BotResult(name, None, None, client.received, client.sent)
+                return result(f"Room {code.upper()} has no free colour left.")
             verdict = await client.ready(name, rng.choice(free))
             if verdict is ReadyAnswer.ACCEPTED:
                 break
             if verdict is not ReadyAnswer.ALREADY_TAKEN:
-                log.warning("bot %s: REDY answered %d", name, verdict)
-                return BotResult(name, None, None, client.received, client.sent)
+                return result(f"The name {name!r} was refused: {ready_message(verdict)}")
+        tell(BotEvent(name, "seated", client.seat, client.avatar or 0))
         brain = BotBrain(client.seat, rng)
-        played = 0
+        played: list[FinalResults] = []
+        in_game = False
+        problem = None
         try:
-            while played < games:
+            while len(played) < games:
                 packet = await client.receive()
-                if isinstance(packet, Reset):
+                if isinstance(packet, GameUpdate) and not in_game:
+                    in_game = True
+                    tell(BotEvent(name, "started", client.seat, client.avatar or 0, len(played) + 1))
+                elif isinstance(packet, CardDealt) and packet.kind == SpaceKind.FINISH:
+                    finished = client.last_game.occupancy[-1] if client.last_game else 0
+                    tell(BotEvent(name, "finished", client.seat, client.avatar or 0, len(played) + 1, place=finished))
+                elif isinstance(packet, FinalResults):
+                    played.append(packet)
+                    tell(BotEvent(name, "game over", client.seat, client.avatar or 0, len(played), results=packet))
+                elif isinstance(packet, Reset):
                     if brain.results is None:
-                        break  # the room ended without a game result
-                    played += 1
+                        problem = "The room closed before the game ended (the host left or the server stopped)."
+                        break
+                    in_game = False
                     results = brain.results
                     brain = BotBrain(client.seat, rng)
                     brain.results = results
@@ -149,6 +185,10 @@ async def play_bot(
                     if delay:
                         await trio.sleep(delay * rng.uniform(0.5, 1.5))
                     await client.send(reply)
+                    if isinstance(reply, CareerChoice):
+                        tell(BotEvent(name, "career", client.seat, client.avatar or 0, len(played) + 1, career=reply))
         except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        return BotResult(name, client.seat, brain.results, client.received, client.sent)
+            problem = "The server closed the connection."
+        if problem is None:
+            await client.leave()
+        return result(problem, brain, played)

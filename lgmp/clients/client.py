@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import trio
 
-from ..wire.codec import Decoder, encode
+from ..wire.codec import Decoded, Decoder, encode
 from ..wire.errors import LGMPError
 from ..wire.packets import (
     ClientPacket,
@@ -41,6 +41,7 @@ class LGMPClient:
         self._decoder = Decoder(Direction.SERVER_TO_CLIENT)
         self._inbox: deque[ServerPacket] = deque()  # decoded, not yet returned
         self._held: deque[ServerPacket] = deque()  # skipped over by a wait_for, returned first
+        self._closed: str | None = None  # why the stream ended, once it has
         self.room: str | None = None
         self.seat: int | None = None  # known once the server accepted our REDY
         self.avatar: int | None = None
@@ -62,6 +63,20 @@ class LGMPClient:
     async def aclose(self) -> None:
         await self.stream.aclose()
 
+    async def leave(self, timeout: float = 2.0) -> None:
+        """Close as a finished client should: say we are done sending, read what the
+        server still sends until it closes its side, then close. Closing with
+        unread bytes would make the kernel reset the connection instead, and the
+        server's next write to it fail with a broken pipe."""
+        with trio.move_on_after(timeout):
+            try:
+                await self.stream.send_eof()
+                while await self.stream.receive_some(READ_SIZE):
+                    pass
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
+        await self.aclose()
+
     # --- packets -------------------------------------------------------------------
 
     async def send(self, packet: ClientPacket) -> None:
@@ -73,19 +88,29 @@ class LGMPClient:
         await self.stream.send_all(data)
 
     async def receive(self) -> ServerPacket:
-        """The next packet from the server; ``ConnectionClosed`` at the end of the stream."""
+        """The next packet from the server. ``ConnectionClosed`` at the end of the stream;
+        ``RemoteProtocolError`` once the server's bytes are not LGMP, after every good
+        packet before them has been returned."""
         if self._held:
             return self._held.popleft()
         while not self._inbox:
+            if self._closed is not None:
+                raise ConnectionClosed(self._closed)
+            if self._decoder.failed is not None:
+                raise self._decoder.failed.error()
             try:
                 data = await self.stream.receive_some(READ_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 raise ConnectionClosed(str(exc)) from exc
             if not data:
-                raise ConnectionClosed("the server closed the connection")
-            for packet in self._decoder.feed(data):
-                self._observe(packet)
-                self._inbox.append(packet)
+                cut = self._decoder.end_of_stream()
+                self._closed = "the server closed the connection" + (f" ({cut.error()})" if cut is not None else "")
+                continue
+            self._decoder.receive_data(data)
+            while isinstance(found := self._decoder.next_packet(), Decoded):
+                self._observe(found.packet)
+                self._inbox.append(found.packet)
+            # Bad bytes (``found`` is BadBytes) are raised above once the inbox is empty.
         self.received += 1
         return self._inbox.popleft()
 

@@ -10,7 +10,6 @@ the server would pick if the player let the clock run out.
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,18 +26,27 @@ from ..wire.packets import (
 )
 from ..game.rules import (
     AVATAR_NAMES,
-    BRAND_CRISIS_DECK,
-    CAREER_POINT_DECK,
     CAREERS,
-    DID_YOU_KNOW_DECK,
     FIELD_LETTERS,
     FIELD_NAMES,
-    SPINNER_WEDGES,
-    YOURE_THE_BOSS_DECK,
+    SEATS,
     Avatar,
-    Career,
+    BrandCrisisCard,
+    Card,
+    CareerPointCard,
+    DidYouKnowCard,
     Field,
-    SpaceKind,
+    YoureTheBossCard,
+    card_answers,
+    career_salary,
+    default_answer,
+    default_career,
+    default_field,
+    draw_spin,  # noqa: F401  (the session draws its spins through this module)
+    find_card,
+    find_career,
+    format_salary,
+    token_name,
     wire_salary,
 )
 
@@ -91,13 +99,10 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def money(dollars: int) -> str:
-    return f"${dollars:,}"
-
-
-def a_token(field_name: str) -> str:
-    """'a Marketing token', 'an Advertising token'."""
-    return f"{'an' if field_name[0] in 'AEIOU' else 'a'} {field_name} token"
+# The session shows salaries and FINL's careers through these two names; both are the
+# rules' own look-ups, so every screen shows the catalogue's exact figure.
+money = format_salary
+career_dollars = career_salary
 
 
 def describe_move(move: int) -> str:
@@ -106,15 +111,6 @@ def describe_move(move: int) -> str:
     if move < 0:
         return f"move back {-move}"
     return "stay where you are"
-
-
-def career_dollars(name: str, thousands: int) -> int:
-    """A FINL career's salary in dollars: the catalogue's, else the wire's thousands."""
-    for careers in CAREERS.values():
-        for career in careers:
-            if career.name.casefold() == name.casefold():
-                return career.salary
-    return thousands * 1000
 
 
 @dataclass(frozen=True)
@@ -225,115 +221,96 @@ class SpinRequest:
     """The answer to the spin question: the session draws the number and sends SPIN."""
 
 
-def draw_spin(rng: random.Random) -> int:
-    """A spin as the cardboard spinner lands: one of its 12 equal wedges."""
-    return rng.choice(SPINNER_WEDGES)
-
-
 def spin_question(game: GameUpdate) -> Question:
     return Question(f"spin {id(game)}", (), "Your turn! Press Enter to spin: ", lambda text: SpinRequest(), SpinRequest(),
                     confirm_only=True)
 
 
+def _dealt_card(kind: int, number: int) -> Card:
+    """The card CARD dealt, or ValueError: Finish cards and unknown cards take no answer."""
+    card = find_card(kind, number)
+    if card is None:
+        raise ValueError(f"card kind {kind} #{number} takes no answer")
+    return card
+
+
 def default_card_answer(kind: int, number: int) -> CardAnswer:
     """What the server answers for a player who lets the clock run out (PROTOCOL.md 10.4)."""
-    n = number - 1
-    if kind == SpaceKind.BRAND_CRISIS:
-        return CardAnswer(CardAction.MOVE, BRAND_CRISIS_DECK[n].move)
-    if kind == SpaceKind.CAREER_POINT:
-        card = CAREER_POINT_DECK[n]
-        return CardAnswer(CardAction.MOVE, card.option_b if card.option_b > card.option_a else card.option_a)
-    if kind == SpaceKind.YOURE_THE_BOSS:
-        return CardAnswer(CardAction.TOKEN, YOURE_THE_BOSS_DECK[n].options[0])
-    if kind == SpaceKind.DID_YOU_KNOW:
-        return CardAnswer(CardAction.TOKEN, DID_YOU_KNOW_DECK[n].field)
-    raise ValueError(f"card kind {kind} takes no answer")
+    card = _dealt_card(kind, number)
+    return CardAnswer(card.action, default_answer(card))
 
 
 def parse_card_answer(kind: int, number: int, text: str) -> CardAnswer:
     """A typed answer to card ``kind`` #``number`` as the CARD packet to send; blank = the default."""
     if not text.strip():
         return default_card_answer(kind, number)
-    n = number - 1
+    try:
+        card = _dealt_card(kind, number)
+    except ValueError:
+        raise BadAnswer(f"Card kind {kind} takes no answer.") from None
     word = text.strip().casefold()
-    if kind == SpaceKind.BRAND_CRISIS:
-        return CardAnswer(CardAction.MOVE, BRAND_CRISIS_DECK[n].move)  # nothing to choose: any line confirms
-    if kind == SpaceKind.CAREER_POINT:
-        card = CAREER_POINT_DECK[n]
+    if isinstance(card, BrandCrisisCard):
+        return CardAnswer(card.action, card.move)  # nothing to choose: any line confirms
+    if isinstance(card, CareerPointCard):
         if word in ("a", "option a"):
-            return CardAnswer(CardAction.MOVE, card.option_a)
+            return CardAnswer(card.action, card.option_a)
         if word in ("b", "option b"):
-            return CardAnswer(CardAction.MOVE, card.option_b)
+            return CardAnswer(card.action, card.option_b)
         raise BadAnswer("Please type A or B.")
-    if kind == SpaceKind.YOURE_THE_BOSS:
-        options = YOURE_THE_BOSS_DECK[n].options
+    if isinstance(card, YoureTheBossCard):
         choices: dict[str, object] = {}
         for f in Field:
             choices[str(int(f))] = f
             choices[FIELD_LETTERS[f]] = f
             choices[FIELD_NAMES[f]] = f
-        listed = ", ".join(str(int(f)) for f in sorted(options))
+        listed = ", ".join(str(int(f)) for f in sorted(card.options))
         chosen = _pick(text, choices, f"the number of one of the card's fields ({listed})")
-        if chosen not in options:
+        if chosen not in card_answers(card):
             raise BadAnswer(f"This card does not offer {FIELD_NAMES[chosen]}. Choose one of {listed}.")
-        return CardAnswer(CardAction.TOKEN, int(chosen))
-    if kind == SpaceKind.DID_YOU_KNOW:
-        if word in ("y", "yes"):
-            return CardAnswer(CardAction.TOKEN, DID_YOU_KNOW_DECK[n].field)
-        if word in ("n", "no"):
-            return CardAnswer(CardAction.TOKEN, 0)
-        raise BadAnswer("Please type y (take the token) or n (leave it).")
-    raise BadAnswer(f"Card kind {kind} takes no answer.")
+        return CardAnswer(card.action, int(chosen))
+    take, leave = card_answers(card)
+    if word in ("y", "yes"):
+        return CardAnswer(card.action, take)
+    if word in ("n", "no"):
+        return CardAnswer(card.action, leave)
+    raise BadAnswer("Please type y (take the token) or n (leave it).")
 
 
 def card_question(kind: int, number: int) -> Question:
     """The question a dealt card asks its player (Brand Crisis, Career Point, You're the Boss, Did You Know)."""
-    n = number - 1
-    default = default_card_answer(kind, number)
+    card = _dealt_card(kind, number)
+    default = CardAnswer(card.action, default_answer(card))
     parse = lambda text: parse_card_answer(kind, number, text)  # noqa: E731
     key = f"card {kind} {number}"
-    if kind == SpaceKind.BRAND_CRISIS:
-        move = BRAND_CRISIS_DECK[n].move
-        return Question(key, (f"Brand Crisis #{number}! Your brand takes a hit: {describe_move(move)}.",),
+    if isinstance(card, BrandCrisisCard):
+        return Question(key, (f"Brand Crisis #{number}! Your brand takes a hit: {describe_move(card.move)}.",),
                         "Press Enter to accept: ", parse, default, confirm_only=True)
-    if kind == SpaceKind.CAREER_POINT:
-        card = CAREER_POINT_DECK[n]
+    if isinstance(card, CareerPointCard):
         letter = "A" if default.value == card.option_a else "B"
         return Question(key, (f"Career Point #{number}! Choose your move:",
                               f"  A: {describe_move(card.option_a)}",
                               f"  B: {describe_move(card.option_b)}"),
                         f"A or B [Enter = {letter}]: ", parse, default)
-    if kind == SpaceKind.YOURE_THE_BOSS:
-        options = YOURE_THE_BOSS_DECK[n].options
+    if isinstance(card, YoureTheBossCard):
+        first = Field(default.value)
         lines = [f"You're the Boss #{number}! Everyone picks a token from one of these fields:"]
-        lines += [f"  {int(f)} {FIELD_NAMES[f]}" for f in sorted(options)]
-        return Question(key, tuple(lines), f"Field number [Enter = {int(options[0])} {FIELD_NAMES[options[0]]}]: ",
+        lines += [f"  {int(f)} {FIELD_NAMES[f]}" for f in sorted(card.options)]
+        return Question(key, tuple(lines), f"Field number [Enter = {int(first)} {FIELD_NAMES[first]}]: ",
                         parse, default)
-    if kind == SpaceKind.DID_YOU_KNOW:
-        pile = FIELD_NAMES[DID_YOU_KNOW_DECK[n].field]
-        return Question(key, (f"Did You Know #{number} from the {pile} pile: everyone may take {a_token(pile)}.",),
-                        f"Take the {pile} token? [Y/n]: ", parse, default)
-    raise ValueError(f"card kind {kind} asks no question")
+    assert isinstance(card, DidYouKnowCard)
+    pile = FIELD_NAMES[card.field]
+    return Question(key, (f"Did You Know #{number} from the {pile} pile: everyone may take {token_name(card.field)}.",),
+                    f"Take the {pile} token? [Y/n]: ", parse, default)
 
 
 def describe_card_answer(answer: CardAnswer) -> str:
     """What an answer does, for the player: 'You take a Marketing token.' and the like."""
     if answer.action == CardAction.TOKEN:
-        return f"You take {a_token(FIELD_NAMES[Field(answer.value)])}." if answer.value else "You leave the token."
+        return f"You take {token_name(answer.value)}." if answer.value else "You leave the token."
     return f"You {describe_move(answer.value)}."
 
 
 # --- careers -------------------------------------------------------------------------
-
-
-def most_tokens_field(tokens: Counter | dict[int, int]) -> Field:
-    """The field with the most tokens, the lowest field number on a tie (the server's rule)."""
-    return max(Field, key=lambda f: (tokens.get(f, 0), -f))
-
-
-def best_career(field_: int) -> Career:
-    """The field's highest-paid career (the first listed on a tie), as the server picks it."""
-    return max(CAREERS[Field(field_)], key=lambda c: c.salary)
 
 
 def parse_field(text: str, default: Field | None = None) -> Field:
@@ -349,12 +326,12 @@ def parse_field(text: str, default: Field | None = None) -> Field:
 
 
 def field_question(tokens: Counter | dict[int, int]) -> Question:
-    default = most_tokens_field(tokens)
+    default = default_field(tokens)
     lines = ["Choose your career. First pick a field:"]
     for f in Field:
         count = tokens.get(f, 0)
-        top = best_career(f)
-        lines.append(f"  {int(f)} {FIELD_NAMES[f]:<26}" + f"tokens: {count}   up to {money(top.salary)}")
+        top = default_career(f)
+        lines.append(f"  {int(f)} {FIELD_NAMES[f]:<26}" + f"tokens: {count}   up to {format_salary(top.salary)}")
     return Question("field", tuple(lines), f"Field 1-6 [Enter = {int(default)} {FIELD_NAMES[default]}]: ",
                     lambda text: parse_field(text, default), default)
 
@@ -366,7 +343,7 @@ def parse_career(field_: int, text: str) -> CareerChoice | str:
     """A typed career of ``field_`` (number in the list, or name) as the CRER to send; 0 = ``BACK``; blank = best paid."""
     careers = CAREERS[Field(field_)]
     if not text.strip():
-        chosen = best_career(field_)
+        chosen = default_career(field_)
     else:
         choices: dict[str, object] = {"0": BACK, "back": BACK}
         for i, career in enumerate(careers, start=1):
@@ -380,19 +357,15 @@ def parse_career(field_: int, text: str) -> CareerChoice | str:
 
 def validate_career(choice: CareerChoice) -> bool:
     """Would the server accept this CRER (PROTOCOL.md 8.5)?"""
-    if choice.field not in Field._value2member_map_:
-        return False
-    for career in CAREERS[Field(choice.field)]:
-        if career.name.casefold() == choice.career.casefold():
-            return choice.salary == wire_salary(career)
-    return False
+    career = find_career(choice.field, choice.career)
+    return career is not None and choice.salary == wire_salary(career)
 
 
 def career_question(field_: int) -> Question:
     careers = CAREERS[Field(field_)]
-    top = best_career(field_)
+    top = default_career(field_)
     lines = [f"{FIELD_NAMES[Field(field_)]} careers:"]
-    lines += [f"  {i} {c.name:<46}{money(c.salary):>9}" for i, c in enumerate(careers, start=1)]
+    lines += [f"  {i} {c.name:<46}{format_salary(c.salary):>9}" for i, c in enumerate(careers, start=1)]
     lines.append("  0 back to the fields")
     return Question(f"career {int(field_)}", tuple(lines),
                     f"Career 1-{len(careers)} [Enter = {careers.index(top) + 1} {top.name}]: ",
@@ -408,11 +381,11 @@ def standings_lines(results: FinalResults, seat: int | None, who: Callable[[int]
     order = sorted((place, s) for s, place in enumerate(results.places, start=1) if place)
     for place, s in order:
         career = results.careers[s - 1]
-        dollars = career_dollars(career, results.salaries[s - 1])
-        lines.append(f"  {place}. {who(s):<14} {career:<46}{money(dollars):>9}")
-    if seat and 1 <= seat <= 6 and results.places[seat - 1]:
+        dollars = career_salary(career, results.salaries[s - 1])
+        lines.append(f"  {place}. {who(s):<14} {career:<46}{format_salary(dollars):>9}")
+    if seat in SEATS and results.places[seat - 1]:
         place = results.places[seat - 1]
         career = results.careers[seat - 1]
-        dollars = career_dollars(career, results.salaries[seat - 1])
-        lines.append(f"You finished {ordinal(place)} of {len(order)}, as {career} earning {money(dollars)} a year.")
+        dollars = career_salary(career, results.salaries[seat - 1])
+        lines.append(f"You finished {ordinal(place)} of {len(order)}, as {career} earning {format_salary(dollars)} a year.")
     return lines

@@ -50,6 +50,10 @@ Who owes what
     card awaits it, else SPIN if it is its turn and no card waits, else CAREER if it
     has finished without a career, else None. The room uses it for idle timers and
     absent players; `auto_play(seat)` performs exactly that duty.
+
+Every rule question -- which answers a card allows, what auto_play answers, which
+career it picks, which Finish card a place gets -- is asked of ``lgmp.game.rules``;
+this module keeps the state and the order of play.
 """
 
 from __future__ import annotations
@@ -58,31 +62,35 @@ import random
 from dataclasses import dataclass, field as dc_field
 from enum import IntEnum
 from types import MappingProxyType
-from typing import Mapping, Sequence
+from typing import Mapping
 
 from ..wire.errors import RuleError
+from ..wire.packets import CardAction
 from .rules import (
     BOARD,
     BOARD_SIZE,
     BRAND_CRISIS_DECK,
+    CARD_SPACES,
     CAREER_POINT_DECK,
     CAREERS,
     DID_YOU_KNOW_FIELD,
     DID_YOU_KNOW_PILES,
     FINISH_SPACE,
     SEATS,
-    SPINNER_WEDGES,
+    SPIN_NUMBERS,
     YOURE_THE_BOSS_DECK,
     Avatar,
-    BrandCrisisCard,
+    Card,
     Career,
-    CareerPointCard,
-    DidYouKnowCard,
     Field,
-    FinishCard,
     SpaceKind,
-    YoureTheBossCard,
+    card_answers,
+    default_answer,
+    default_career,
+    default_field,
+    draw_spin,
     find_career,
+    finish_card,
     wire_salary,
 )
 
@@ -94,14 +102,6 @@ __all__ = [
     "NotFinished", "CareerAlreadyChosen", "UnknownField", "UnknownCareer", "WrongSalary",
     "NothingOwed", "GameNotOver",
 ]
-
-# Which CARD action answers which card kind (WIRE.md "Game").
-ANSWER_ACTION: Mapping[SpaceKind, int] = MappingProxyType({
-    SpaceKind.BRAND_CRISIS: 1,
-    SpaceKind.CAREER_POINT: 1,
-    SpaceKind.YOURE_THE_BOSS: 2,
-    SpaceKind.DID_YOU_KNOW: 2,
-})
 
 
 # --------------------------------------------------------------------------- errors
@@ -256,8 +256,6 @@ class GameRecord:
 
 # --------------------------------------------------------------------------- internals
 
-Card = BrandCrisisCard | CareerPointCard | YoureTheBossCard | DidYouKnowCard
-
 
 @dataclass(slots=True)
 class _Deck:
@@ -295,7 +293,6 @@ class _Player:
 
 @dataclass(slots=True)
 class _Pending:
-    kind: SpaceKind
     card: Card
     mover: int
     awaiting: set[int]
@@ -366,7 +363,7 @@ class Game:
         p = self._pending
         if p is None:
             return None
-        return PendingCard(p.kind, p.card.number, p.mover, frozenset(p.awaiting))
+        return PendingCard(p.card.kind, p.card.number, p.mover, frozenset(p.awaiting))
 
     @property
     def positions(self) -> Mapping[int, int]:
@@ -418,7 +415,7 @@ class Game:
                    tuple(p.tokens), tuple(p.landings)) for p in self._players.values()),
             self._turn,
             None if self._pending is None else (
-                self._pending.kind, self._pending.card, self._pending.mover,
+                self._pending.card, self._pending.mover,
                 frozenset(self._pending.awaiting)),
             self._finished,
             tuple((tuple(d.order), d.drawn) for d in self._decks()),
@@ -429,25 +426,25 @@ class Game:
 
     def draw_spin(self) -> int:
         """One spinner result, from the 12 wedges (not uniform over 1..6)."""
-        return self._rng.choice(SPINNER_WEDGES)
+        return draw_spin(self._rng)
 
     def spin(self, seat: int, number: int) -> Outcome:
         player = self._player(seat)
         if player.place is not None:
             raise AlreadyFinished(f"seat {seat} has finished and no longer spins")
         if self._pending is not None:
-            raise CardPending(f"a {self._pending.kind.name} card still waits for answers "
+            raise CardPending(f"a {self._pending.card.kind.name} card still waits for answers "
                               f"from seats {sorted(self._pending.awaiting)}")
         if seat != self._turn:
             raise NotYourTurn(f"it is seat {self._turn}'s turn, not seat {seat}'s")
-        if not _is_int(number) or not 1 <= number <= 6:
+        if not _is_int(number) or number not in SPIN_NUMBERS:
             raise BadSpinNumber(f"a spin must be 1-6, got {number!r}")
 
         events = _Events()
         end = self._move(player, number, by_card=False, events=events)
         kind = BOARD[end]
         player.landings[kind] += 1
-        if kind in ANSWER_ACTION:
+        if kind in CARD_SPACES:
             self._deal(kind, end, seat, events)
         else:
             # Plain and Finish need no answers (the Finish card was dealt by _move).
@@ -459,26 +456,24 @@ class Game:
         pending = self._pending
         if pending is None:
             raise NoCardPending(f"seat {seat} answered a card but none is waiting")
+        card = pending.card
         if seat not in pending.awaiting:
-            if pending.kind in (SpaceKind.BRAND_CRISIS, SpaceKind.CAREER_POINT) \
-                    and seat != pending.mover:
-                raise NotAwaited(f"the {pending.kind.name} card asks only seat "
+            if not card.everyone_answers and seat != pending.mover:
+                raise NotAwaited(f"the {card.kind.name} card asks only seat "
                                  f"{pending.mover}, not seat {seat}")
-            raise NotAwaited(f"seat {seat} already answered the {pending.kind.name} card")
-        expected = ANSWER_ACTION[pending.kind]
-        if action != expected or not _is_int(action):
-            raise WrongAction(f"a {pending.kind.name} card is answered with action "
-                              f"{expected}, got {action!r}")
-        allowed = self._allowed_answers(pending)
+            raise NotAwaited(f"seat {seat} already answered the {card.kind.name} card")
+        if action != card.action or not _is_int(action):
+            raise WrongAction(f"a {card.kind.name} card is answered with action "
+                              f"{int(card.action)}, got {action!r}")
+        allowed = card_answers(card)
         if not _is_int(value) or value not in allowed:
-            raise WrongAnswer(f"{pending.kind.name} card {pending.card.number} accepts "
+            raise WrongAnswer(f"{card.kind.name} card {card.number} accepts "
                               f"{sorted({int(v) for v in allowed})}, got {value!r}")
 
         events = _Events()
-        card = pending.card
         mover = self._players[pending.mover]
-        if isinstance(card, (BrandCrisisCard, CareerPointCard)):
-            # For both, the validated value *is* the move (BC: the card's only one).
+        if card.action is CardAction.MOVE:
+            # Brand Crisis and Career Point: the validated value *is* the move.
             self._move(mover, value, by_card=True, events=events)
         elif value:  # YTB always names a field; DYK names one or 0 (declined)
             self._players[seat].tokens[value - 1] += 1
@@ -517,13 +512,13 @@ class Game:
         if duty is Duty.SPIN:
             return self.spin(seat, self.draw_spin())
         if duty is Duty.ANSWER:
-            assert self._pending is not None
-            return self.answer_card(seat, *self._auto_answer(self._pending))
+            return self.answer_card(seat, *self.auto_answer(seat))
         if duty is Duty.CAREER:
-            career = self._auto_career(self._players[seat])
+            player = self._players[seat]
+            career = default_career(default_field(dict(zip(Field, player.tokens))))
             outcome = self.choose_career(seat, career.field, career.name,
                                          wire_salary(career))
-            self._players[seat].auto_career = True
+            player.auto_career = True
             return outcome
         raise NothingOwed(f"seat {seat} owes nothing now")
 
@@ -531,7 +526,8 @@ class Game:
         """The (action, value) that ``auto_play`` would answer ``seat``'s card with."""
         if self.owes(seat) is not Duty.ANSWER:
             raise NothingOwed(f"seat {seat} owes no card answer now")
-        return self._auto_answer(self._pending)
+        card = self._pending.card
+        return int(card.action), default_answer(card)
 
     # ----------------------------------------------------------------- results
 
@@ -587,56 +583,23 @@ class Game:
     def _finish(self, player: _Player, events: _Events) -> None:
         self._finished += 1
         place = player.place = self._finished
-        if place == 1:
-            card = FinishCard.FIRST          # also a lone player's
-        elif place == len(self._seats):
-            card = FinishCard.LAST
-        else:
-            card = FinishCard.OTHER
         events.finished.append((player.seat, place))
-        events.cards.append(CardDeal(SpaceKind.FINISH, card, (player.seat,)))
+        events.cards.append(CardDeal(SpaceKind.FINISH, finish_card(place, len(self._seats)),
+                                     (player.seat,)))
 
     def _deal(self, kind: SpaceKind, space: int, mover: int, events: _Events) -> None:
         if kind is SpaceKind.BRAND_CRISIS:
-            card, awaiting = self._brand_crisis.draw(self._rng), (mover,)
+            deck = self._brand_crisis
         elif kind is SpaceKind.CAREER_POINT:
-            card, awaiting = self._career_point.draw(self._rng), (mover,)
+            deck = self._career_point
         elif kind is SpaceKind.YOURE_THE_BOSS:
-            card, awaiting = self._youre_the_boss.draw(self._rng), self._seats
+            deck = self._youre_the_boss
         else:
-            pile = self._did_you_know[DID_YOU_KNOW_FIELD[space]]
-            card, awaiting = pile.draw(self._rng), self._seats
-        self._pending = _Pending(kind, card, mover, set(awaiting))
+            deck = self._did_you_know[DID_YOU_KNOW_FIELD[space]]
+        card = deck.draw(self._rng)
+        awaiting = self._seats if card.everyone_answers else (mover,)
+        self._pending = _Pending(card, mover, set(awaiting))
         events.cards.append(CardDeal(kind, card.number, awaiting))
-
-    @staticmethod
-    def _allowed_answers(pending: _Pending) -> Sequence[int]:
-        card = pending.card
-        if isinstance(card, BrandCrisisCard):
-            return (card.move,)
-        if isinstance(card, CareerPointCard):
-            return (card.option_a, card.option_b)
-        if isinstance(card, YoureTheBossCard):
-            return card.options
-        return (card.field, 0)
-
-    @staticmethod
-    def _auto_answer(pending: _Pending) -> tuple[int, int]:
-        card = pending.card
-        if isinstance(card, BrandCrisisCard):
-            return 1, card.move
-        if isinstance(card, CareerPointCard):
-            return 1, max(card.option_a, card.option_b)   # equal moves: same value as A
-        if isinstance(card, YoureTheBossCard):
-            return 2, card.options[0]
-        return 2, card.field                               # always take the token
-
-    @staticmethod
-    def _auto_career(player: _Player) -> Career:
-        # Most tokens wins, lowest field number on a tie; then its best-paid career
-        # (the first listed on an equal salary).
-        field = Field(max(range(1, 7), key=lambda f: (player.tokens[f - 1], -f)))
-        return max(CAREERS[field], key=lambda c: c.salary)
 
     def _pass_turn(self) -> None:
         """Give the turn to the next unfinished seat after the current one (0 if none)."""

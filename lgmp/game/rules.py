@@ -1,21 +1,37 @@
-"""The rule data of "Let's Go Marketing!", as data.
+"""The rules of "Let's Go Marketing!" as data, and the look-ups every module asks them by.
 
-Everything here is a transcription of /work/shared/RULES.md (the authority) and is laid
-out so a person can check it against that file line by line: the board by space
-numbers, each deck card by card, the careers table row by row. No behaviour lives here
-except two tiny look-ups (`find_career`, `wire_salary`); the engine (``lgmp.game.engine``)
-applies the rules.
+The data is a transcription of /work/shared/RULES.md (the authority), laid out so a
+person can check it against that file line by line: the board by space numbers, each
+deck card by card, the careers table row by row.
 
-All mappings are read-only (``MappingProxyType``) and all sequences are tuples, so
-nothing can change the rules at run time by accident.
+The look-ups below the data are the one place each rule question is answered, so the
+engine, the clients, the tools and the tests never work an answer out again:
+
+* a card by kind and number: `card`, `find_card` (and `DECKS`);
+* how a card is answered: `card.action` (the CARD action), `card_answers`, and by
+  whom: `card.everyone_answers` (else the mover alone);
+* what the server answers for a player who does not: `default_answer`,
+  `default_field`, `default_career`; which Finish card a place gets: `finish_card`;
+* the spinner: `draw_spin`, `SPIN_NUMBERS`;
+* careers and salaries: `find_career`, `ALL_CAREERS`, `wire_salary`, `career_salary`;
+* words for people: `SPACE_NAMES`, `FIELD_NAMES`, `AVATAR_NAMES`, `FINISH_CARD_NAMES`,
+  `token_name`, `format_salary`.
+
+The engine (``lgmp.game.engine``) applies the rules; nothing here keeps state. All
+mappings are read-only (``MappingProxyType``) and all sequences are tuples, so nothing
+can change the rules at run time by accident.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from enum import IntEnum
 from types import MappingProxyType
-from typing import Mapping
+from typing import ClassVar, Mapping
+
+# The CARD action numbers are WIRE.md's; the packets module defines them.
+from ..wire.packets import CardAction
 
 
 # --------------------------------------------------------------------------- enums
@@ -29,6 +45,17 @@ class SpaceKind(IntEnum):
     YOURE_THE_BOSS = 3
     DID_YOU_KNOW = 4
     FINISH = 5
+
+
+#: What people call each kind of space (and the deck it deals from).
+SPACE_NAMES: Mapping[SpaceKind, str] = MappingProxyType({
+    SpaceKind.PLAIN: "Plain",
+    SpaceKind.BRAND_CRISIS: "Brand Crisis",
+    SpaceKind.CAREER_POINT: "Career Point",
+    SpaceKind.YOURE_THE_BOSS: "You're the Boss",
+    SpaceKind.DID_YOU_KNOW: "Did You Know",
+    SpaceKind.FINISH: "Finish",
+})
 
 
 class Field(IntEnum):
@@ -95,9 +122,20 @@ class FinishCard(IntEnum):
     LAST = 3    # last player to finish, when there are 2+ players
 
 
+#: What each Finish card says.
+FINISH_CARD_NAMES: Mapping[FinishCard, str] = MappingProxyType({
+    FinishCard.FIRST: "first to finish",
+    FinishCard.OTHER: "finished",
+    FinishCard.LAST: "last to finish",
+})
+
+
 # --------------------------------------------------------------------------- board
 
 SEATS = range(1, 7)
+
+#: The avatar numbers a REDY may name.
+AVATAR_NUMBERS = frozenset(int(a) for a in Avatar)
 BOARD_SIZE = 56
 FINISH_SPACE = 55
 
@@ -144,13 +182,24 @@ CARD_SPACES: frozenset[SpaceKind] = frozenset(
 # The 12 equal wedges, clockwise as the original draws them.
 SPINNER_WEDGES: tuple[int, ...] = (6, 3, 4, 6, 5, 4, 1, 5, 6, 3, 2, 4)
 
+#: The numbers a spin may be (SPIN carries one): every wedge's.
+SPIN_NUMBERS: range = range(1, 7)
+assert set(SPINNER_WEDGES) == set(SPIN_NUMBERS)
+
 
 # --------------------------------------------------------------------------- decks
+
+# Each card class says which space deals it (`kind`, CARD's card type), which CARD
+# action answers it (`action`) and whether every player answers it or the mover alone
+# (`everyone_answers`); `card_answers` and `default_answer` give the values.
 
 @dataclass(frozen=True, slots=True)
 class BrandCrisisCard:
     """Moves the mover `move` spaces (always backward)."""
 
+    kind: ClassVar[SpaceKind] = SpaceKind.BRAND_CRISIS
+    action: ClassVar[CardAction] = CardAction.MOVE
+    everyone_answers: ClassVar[bool] = False
     number: int
     move: int
 
@@ -159,6 +208,9 @@ class BrandCrisisCard:
 class CareerPointCard:
     """The mover picks option A or option B; each option is a move."""
 
+    kind: ClassVar[SpaceKind] = SpaceKind.CAREER_POINT
+    action: ClassVar[CardAction] = CardAction.MOVE
+    everyone_answers: ClassVar[bool] = False
     number: int
     option_a: int
     option_b: int
@@ -168,6 +220,9 @@ class CareerPointCard:
 class YoureTheBossCard:
     """Every player picks one of `options` and gains a token of that field."""
 
+    kind: ClassVar[SpaceKind] = SpaceKind.YOURE_THE_BOSS
+    action: ClassVar[CardAction] = CardAction.TOKEN
+    everyone_answers: ClassVar[bool] = True
     number: int
     options: tuple[Field, ...]
 
@@ -176,8 +231,15 @@ class YoureTheBossCard:
 class DidYouKnowCard:
     """Every player may take one token of `field` (the pile's colour), or decline."""
 
+    kind: ClassVar[SpaceKind] = SpaceKind.DID_YOU_KNOW
+    action: ClassVar[CardAction] = CardAction.TOKEN
+    everyone_answers: ClassVar[bool] = True
     number: int   # 1..39 across all piles, in field order
     field: Field
+
+
+#: A card that waits for answers (a Finish card needs none: see `FinishCard`).
+Card = BrandCrisisCard | CareerPointCard | YoureTheBossCard | DidYouKnowCard
 
 
 BRAND_CRISIS_DECK: tuple[BrandCrisisCard, ...] = tuple(
@@ -222,6 +284,18 @@ DID_YOU_KNOW_DECK: tuple[DidYouKnowCard, ...] = tuple(
 DID_YOU_KNOW_PILES: Mapping[Field, tuple[DidYouKnowCard, ...]] = MappingProxyType({
     field: tuple(card for card in DID_YOU_KNOW_DECK if card.field is field) for field in Field
 })
+
+#: Every deck whose cards wait for answers, by the kind of space that deals it; card
+#: number n is entry n - 1 (CARD numbers Did You Know cards across all piles).
+DECKS: Mapping[SpaceKind, tuple[Card, ...]] = MappingProxyType({
+    SpaceKind.BRAND_CRISIS: BRAND_CRISIS_DECK,
+    SpaceKind.CAREER_POINT: CAREER_POINT_DECK,
+    SpaceKind.YOURE_THE_BOSS: YOURE_THE_BOSS_DECK,
+    SpaceKind.DID_YOU_KNOW: DID_YOU_KNOW_DECK,
+})
+assert frozenset(DECKS) == CARD_SPACES
+assert all(c.number == n and c.kind is kind
+           for kind, deck in DECKS.items() for n, c in enumerate(deck, start=1))
 
 
 # --------------------------------------------------------------------------- careers
@@ -287,6 +361,96 @@ CAREERS: Mapping[Field, tuple[Career, ...]] = MappingProxyType({
 })
 
 
+#: Every row of the careers table, in its order (a career listed under two fields
+#: appears twice, once per field).
+ALL_CAREERS: tuple[Career, ...] = tuple(c for careers in CAREERS.values() for c in careers)
+
+# A career listed under two fields pays the same in both, so a name alone (all FINL
+# carries) names one salary.
+_SALARY_BY_NAME: Mapping[str, int] = MappingProxyType({c.name.casefold(): c.salary for c in ALL_CAREERS})
+assert len(_SALARY_BY_NAME) == len({(c.name.casefold(), c.salary) for c in ALL_CAREERS}), \
+    "a career name with two salaries"
+
+# Each field's best-paid career, the first listed on an equal salary (max keeps the first).
+_DEFAULT_CAREERS: Mapping[Field, Career] = MappingProxyType({
+    field: max(careers, key=lambda c: c.salary) for field, careers in CAREERS.items()
+})
+
+
+# --------------------------------------------------------------------------- look-ups
+
+class UnknownCard(LookupError):
+    """No card of that kind and number (Plain and Finish spaces deal no answerable card)."""
+
+
+def find_card(kind: int, number: int) -> Card | None:
+    """Card `number` (1-based, as CARD carries it) of the deck `kind` deals, or None."""
+    deck = DECKS.get(kind)
+    if deck is None or not isinstance(number, int) or not 1 <= number <= len(deck):
+        return None
+    return deck[number - 1]
+
+
+def card(kind: int, number: int) -> Card:
+    """Card `number` of the deck `kind` deals; `UnknownCard` if there is none."""
+    found = find_card(kind, number)
+    if found is None:
+        raise UnknownCard(f"no card {number!r} in a deck of kind {kind!r}")
+    return found
+
+
+def card_answers(card: Card) -> tuple[int, ...]:
+    """The values `card.action` may carry to answer `card`, in the card's own order:
+    Brand Crisis its one move, Career Point (A, B), You're the Boss its fields,
+    Did You Know (its field, 0 to decline)."""
+    if isinstance(card, BrandCrisisCard):
+        return (card.move,)
+    if isinstance(card, CareerPointCard):
+        return (card.option_a, card.option_b)
+    if isinstance(card, YoureTheBossCard):
+        return card.options
+    return (card.field, 0)
+
+
+def default_answer(card: Card) -> int:
+    """The value the server answers `card` with for a player who lets the clock run out
+    (or has left): the larger Career Point move (A on a tie), the first field of a
+    You're the Boss card, and the Did You Know token taken."""
+    if isinstance(card, BrandCrisisCard):
+        return card.move
+    if isinstance(card, CareerPointCard):
+        return card.option_b if card.option_b > card.option_a else card.option_a
+    if isinstance(card, YoureTheBossCard):
+        return card.options[0]
+    return card.field
+
+
+def finish_card(place: int, players: int) -> FinishCard:
+    """The Finish card for finishing in `place` (1-based) of `players`: first, last
+    (with 2+ players; a lone player is first), or in between."""
+    if place == 1:
+        return FinishCard.FIRST
+    if place == players:
+        return FinishCard.LAST
+    return FinishCard.OTHER
+
+
+def draw_spin(rng: random.Random) -> int:
+    """One spin: one of the 12 equal wedges (so not uniform over 1..6)."""
+    return rng.choice(SPINNER_WEDGES)
+
+
+def default_field(tokens: Mapping[int, int]) -> Field:
+    """The field with the most tokens (`tokens` by field number, missing = 0), the
+    lowest field number on a tie: the field the server picks a career in."""
+    return max(Field, key=lambda f: (tokens.get(f, 0), -f))
+
+
+def default_career(field: int) -> Career:
+    """The career the server picks in `field`: the best paid, the first listed on a tie."""
+    return _DEFAULT_CAREERS[Field(field)]
+
+
 def find_career(field: int, name: str) -> Career | None:
     """The career called `name` (any letter case) in `field`, or None if there is none."""
     if not isinstance(name, str) or field not in Field._value2member_map_:
@@ -301,3 +465,26 @@ def find_career(field: int, name: str) -> Career | None:
 def wire_salary(career: Career) -> int:
     """The salary as CRER and FINL carry it: whole thousands, rounded down."""
     return career.salary // 1000
+
+
+def career_salary(name: str, wire_thousands: int) -> int:
+    """The dollars a FINL (or CRER) entry stands for: the catalogue's exact salary of the
+    career called `name` (any letter case) when the wire's thousands agree with it, else
+    the wire's thousands. The wire rounds down; a screen shows the catalogue's figure."""
+    dollars = _SALARY_BY_NAME.get(name.casefold()) if isinstance(name, str) else None
+    if dollars is not None and dollars // 1000 == wire_thousands:
+        return dollars
+    return wire_thousands * 1000
+
+
+# --------------------------------------------------------------------------- words for people
+
+def format_salary(dollars: int) -> str:
+    """A salary as every screen shows it: "$90,700"."""
+    return f"${dollars:,}"
+
+
+def token_name(field: int) -> str:
+    """One token of `field`, with its article: "a Marketing token", "an Advertising token"."""
+    name = FIELD_NAMES[Field(field)]
+    return f"{'an' if name[0] in 'AEIOU' else 'a'} {name} token"

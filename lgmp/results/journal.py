@@ -8,14 +8,16 @@ returns only once the game survives a crash:
    seconds, since a write lock held by another process (a backup, a long
    ``lgmp results`` export) usually clears;
 2. failing that, appended to the *journal*, a file next to the database
-   (``<db>.pending.jsonl``), one JSON line per game, flushed and fsynced (its
-   directory too when the file is new). Later games then go straight to the
+   (``<db>.pending.jsonl``; for a PostgreSQL URL, in the per-user data folder),
+   one JSON line per game, flushed and fsynced (its directory too when the file
+   is new). Each line is one ``write`` to a file opened for appending, so several
+   worker processes may share one journal. Later games then go straight to the
    journal, trying the database again at most every ``patience`` seconds, so a
    dead disk does not delay every FINL by ``patience``;
 3. failing that too (the disk is full), it raises; the server logs it, keeps
    the FINL back and tries again.
 
-``import_journal`` runs when ``lgmp serve`` starts: every journalled game is
+``import_journal`` runs when ``lgmp serve`` starts (``durable_results``, before it listens): every journalled game is
 committed to the database and dropped from the journal, one at a time (the
 journal is rewritten through a temporary file and a rename), so a crash during
 the import loses nothing -- at worst the game being imported is stored twice. A
@@ -26,6 +28,7 @@ in the journal and reported.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -35,12 +38,12 @@ from pathlib import Path
 
 from ..game.engine import GameRecord, PlayerRecord
 from ..game.rules import Avatar, Field
-from .store import ResultsStore, StoreError
+from .store import ResultsStore, StoreError, default_path, is_database_url
 
 log = logging.getLogger("lgmp.results.journal")
 
-__all__ = ["JOURNAL_SUFFIX", "JOURNAL_VERSION", "DurableRecorder", "journal_path_for", "import_journal",
-           "append_to_journal", "entry_to_json", "entry_from_json"]
+__all__ = ["JOURNAL_SUFFIX", "JOURNAL_VERSION", "DurableRecorder", "durable_results", "journal_path_for",
+           "import_journal", "append_to_journal", "entry_to_json", "entry_from_json"]
 
 JOURNAL_SUFFIX = ".pending.jsonl"
 JOURNAL_VERSION = 1
@@ -52,7 +55,28 @@ _RETRY_PAUSE = 1.0  # between two attempts at the database
 
 
 def journal_path_for(db: str | os.PathLike[str]) -> Path:
-    return Path(os.fspath(db) + JOURNAL_SUFFIX)
+    """The journal of the results database ``db``: next to an SQLite file; for a
+    ``postgresql://`` URL, in the per-user data folder, named after the URL."""
+    target = os.fspath(db)
+    if is_database_url(target):
+        digest = hashlib.sha256(target.encode()).hexdigest()[:12]
+        return default_path().with_name(f"lgmp-results-{digest}{JOURNAL_SUFFIX}")
+    return Path(target + JOURNAL_SUFFIX)
+
+
+def durable_results(store: ResultsStore, db: str | os.PathLike[str]) -> DurableRecorder:
+    """What ``lgmp serve`` (and each of its workers) records finished games with:
+    first the games a previous run journalled are imported, then every game is
+    recorded durably -- the database, or else the journal."""
+    journal = journal_path_for(db)
+    try:
+        imported = import_journal(store, journal)
+    except (StoreError, OSError) as exc:
+        log.error("%s: journalled games not imported yet (the next start tries again): %s", journal, exc)
+    else:
+        if imported:
+            log.warning("%d journalled game(s) imported from %s", imported, journal)
+    return DurableRecorder(store, journal)
 
 
 # --------------------------------------------------------------------------- lines

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..game.engine import GameRecord
-from ..game.rules import SEATS
+from ..game.rules import AVATAR_NUMBERS, SEATS
 from ..wire.packets import ServerPacket
 
 MemberId = int
@@ -113,7 +113,7 @@ class PlayerReady:
 
     def __post_init__(self) -> None:
         _check_seat(self.seat)
-        if self.avatar not in SEATS:
+        if self.avatar not in AVATAR_NUMBERS:
             raise ValueError(f"avatar must be 1..6, got {self.avatar!r}")
 
 

@@ -30,6 +30,17 @@ What the hub owns (rooms own the rest):
   refilled at ``packet_rate``/s) for the packets the protocol did not invite
   (``Room.invites``: a spin on your turn, an answer to your card, your career
   never count); an empty bucket closes the connection.
+* **Shards** (``shard``, a ``lgmp.rooms.shards.ShardPlan``, or None for a lone
+  server): new codes start with one of this process's letters; a JOIN for a
+  letter another process owns does not reach ``receive`` -- the shell relays it
+  and tells the hub only that it did (``join_elsewhere``, which may answer it
+  here instead: a flood, or a source past its failed-JOIN allowance) and, when
+  that process refused it, the answer (``refused_elsewhere``: a failed JOIN here
+  too). A relayed connection that got in is then forgotten (``disconnect``): its
+  room and its limits are the owner's, which sees the client's address in the
+  relay's PROXY header. (A connection that itself came through a relay is never
+  relayed again: its JOIN reaches ``receive``, and a code this hub does not have
+  is answered 4.)
 * **Timers**: a heap of (deadline, key). Entries are never removed, only found
   stale when popped (the room or connection no longer wants that deadline), and
   a new entry is pushed only when it is earlier than what is already scheduled,
@@ -44,16 +55,18 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 import random
 from collections import deque
 from dataclasses import dataclass
 
 from ..wire.errors import RuleError
 from ..limits import Limits
-from .names import new_room_code, normalize_room_code
+from .names import ROOM_CODE_LETTERS, new_room_code, normalize_room_code
 from ..wire.packets import HOST_ROOM, ClientPacket, JoinAnswer, JoinRequest, JoinResponse
 from .events import CloseMember, Deliver, Event, MemberId, PacketIgnored, RoomOpened
 from .room import Refused, Room
+from .shards import ShardPlan
 from .sources import AbuseCounters, Source, Sources
 
 log = logging.getLogger("lgmp.rooms.hub")
@@ -74,9 +87,11 @@ class _Connection:
 
 
 class Hub:
-    def __init__(self, *, limits: Limits | None = None, seed: int | None = None, server_spins: bool = False):
+    def __init__(self, *, limits: Limits | None = None, seed: int | None = None, server_spins: bool = False,
+                 shard: ShardPlan | None = None):
         self.limits = limits or Limits()
         self.server_spins = server_spins
+        self.shard = shard  # replaced whole when the table changes; None: every code is ours
         self.rooms: dict[str, Room] = {}
         self._connections: dict[MemberId, _Connection] = {}
         self._ids = itertools.count(1)
@@ -84,6 +99,7 @@ class Hub:
         self._timers: list[tuple[float, int, str, object]] = []
         self._timer_seq = itertools.count()
         self._scheduled: dict[tuple[str, object], float] = {}
+        self._latest = 0.0  # the latest ``now`` the hub was given (for calls that take none)
         self.sources = Sources(self.limits)
         self.counters = AbuseCounters()
         # Connections in no room, oldest first: whom to evict at max_connections.
@@ -115,6 +131,7 @@ class Hub:
         Cheap whatever the load: a dictionary look-up, and at ``max_connections``
         the oldest connection in no room (a dictionary kept in age order).
         """
+        self._latest = now
         reason = self.sources.refusal(source)
         if reason is None and len(self._connections) >= self.limits.max_connections:
             if not self._unjoined:
@@ -131,6 +148,7 @@ class Hub:
         """A connection opened from ``source`` (an IP address; None: unknown, never
         limited per source): its id. It must send JOIN within ``join_timeout``.
         Call ``admit`` first: ``connect`` itself refuses nothing."""
+        self._latest = now
         member = next(self._ids)
         self._connections[member] = _Connection(
             member, join_deadline=now + self.limits.join_timeout, tokens=self.limits.packet_burst, refilled_at=now,
@@ -142,6 +160,7 @@ class Hub:
         return member
 
     def receive(self, member: MemberId, packet: ClientPacket, now: float) -> list[Event]:
+        self._latest = now
         conn = self._connections.get(member)
         if conn is None:
             return []  # already closed by us; bytes were still in flight
@@ -174,6 +193,7 @@ class Hub:
 
     def disconnect(self, member: MemberId, now: float, reason: str) -> list[Event]:
         """The connection ended (peer closed, bad bytes, write failed...)."""
+        self._latest = now
         conn = self._connections.pop(member, None)
         if conn is None:
             return []
@@ -185,6 +205,7 @@ class Hub:
 
     def tick(self, now: float) -> list[Event]:
         """Fire every deadline that is due at ``now``."""
+        self._latest = now
         outputs: list[Event] = []
         while self._timers and self._timers[0][0] <= now:
             when, _, kind, key = heapq.heappop(self._timers)
@@ -195,7 +216,7 @@ class Hub:
                 if conn is not None and conn.room is None:
                     if conn.join_deadline <= now:
                         outputs += self._drop(conn, now, "no JOIN in time")
-                    else:  # a refused JOIN moved the deadline later
+                    elif conn.join_deadline < math.inf:  # a refused JOIN moved the deadline later
                         self._schedule(("conn", key), conn.join_deadline)
             elif kind == "source":
                 again = self.sources.forget(key, now)
@@ -215,6 +236,15 @@ class Hub:
     def next_deadline(self) -> float | None:
         return self._timers[0][0] if self._timers else None
 
+    def close_room(self, code: str, reason: str) -> list[Event]:
+        """Close room ``code`` (any letter case) as its host leaving would, but with the
+        host sent RSET too: RSET to every member, then close them. [] if there is none."""
+        room = self.rooms.get(normalize_room_code(code))
+        if room is None:
+            return []
+        log.info("[%s] closing the room: %s", room.code, reason)
+        return self._after_room(room, room.close(reason), self._latest)
+
     def shutdown(self, reason: str = "the server is shutting down") -> list[Event]:
         """RSET to every member of every room, then close every connection."""
         outputs: list[Event] = []
@@ -227,16 +257,55 @@ class Hub:
         self.sources.clear()
         return outputs
 
+    # --- JOINs another process answers (the shell relays them) ----------------------
+
+    def join_elsewhere(self, member: MemberId, now: float) -> list[Event]:
+        """``member`` sent a JOIN whose room another process owns; the shell relays it.
+
+        The JOIN costs a flood token like any uninvited packet (a connection's first
+        JOIN is invited), and the JOIN clock stops while the owner answers. Returns
+        nothing when the relay may go on; else the events that answered it here: a
+        close for flooding, or -- the source has used up its failed JOINs -- the
+        same unlooked-up 4 a local code would get.
+        """
+        conn = self._connections.get(member)
+        if conn is None or conn.room is not None:
+            return []
+        self._latest = now
+        invited = conn.joins == 0
+        conn.joins += 1
+        if not invited and not self._take_token(conn, now):
+            self.counters.flood_closes += 1
+            return self._drop(conn, now, "packet flood")
+        if not self.sources.may_join(conn.source, now):
+            self.counters.joins_over_allowance += 1
+            return self._refuse_join(conn, now, JoinAnswer.ROOM_NOT_FOUND, "JOIN beyond the failed-JOIN allowance", log_it=False)
+        conn.join_deadline = math.inf
+        return []
+
+    def refused_elsewhere(self, member: MemberId, now: float, answer: JoinAnswer) -> list[Event]:
+        """The owner answered a relayed JOIN 3, 4 or 5 (or could not be reached: 4).
+
+        The member gets that answer from here, as if this hub had refused it: a
+        strike, a failed JOIN of its source, and a fresh JOIN window to try another code.
+        """
+        conn = self._connections.get(member)
+        if conn is None or conn.room is not None:
+            return []
+        self._latest = now
+        return self._failed_join(conn, "(relayed)", now, answer)
+
     # --- helpers -----------------------------------------------------------------------
 
     def _join(self, conn: _Connection, packet: JoinRequest, now: float) -> list[Event]:
         code = normalize_room_code(packet.room)
         if code == HOST_ROOM:
-            if len(self.rooms) >= self.limits.max_rooms:
+            letters = self.shard.letters if self.shard is not None else ROOM_CODE_LETTERS
+            if len(self.rooms) >= self.limits.max_rooms or not letters:
                 return self._refuse_join(conn, now, JoinAnswer.LOBBY_FULL, "JOIN HOST at the room limit")
             if not self.sources.may_host(conn.source):
                 return self._refuse_join(conn, now, JoinAnswer.LOBBY_FULL, f"JOIN HOST beyond {self.limits.max_rooms_per_source} rooms from {conn.source}")
-            code = new_room_code(self._rng, self.rooms)
+            code = new_room_code(self._rng, self.rooms, letters)
             room = Room(code, conn.id, seed=self._rng.getrandbits(63), now=now, limits=self.limits, server_spins=self.server_spins)
             self.rooms[code] = room
             self._joined(conn, code, hosting=True)

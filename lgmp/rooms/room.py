@@ -53,7 +53,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..game.engine import Duty
-from ..game.rules import SEATS
+from ..game.rules import AVATAR_NUMBERS, SEATS
 from ..limits import Limits
 from ..wire.packets import (
     CardAnswer,
@@ -357,7 +357,7 @@ class Room:
     def _on_ready(self, member: MemberId, packet: ReadyRequest, now: float) -> list[Event]:
         seat = self.seat_of(member)
         answer = check_name_shape(packet.name)
-        if answer is ReadyAnswer.ACCEPTED and packet.avatar not in SEATS:
+        if answer is ReadyAnswer.ACCEPTED and packet.avatar not in AVATAR_NUMBERS:
             answer = ReadyAnswer.INVALID_CHARACTERS
         if answer is ReadyAnswer.ACCEPTED:
             others = [s for s in self.seats.values() if s is not seat and s.ready]

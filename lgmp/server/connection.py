@@ -44,7 +44,7 @@ from ..wire.packets import ClientPacket, Direction
 
 class Connection:
     __slots__ = (
-        "member", "peer", "closing", "lost", "_limits", "_decoder",
+        "member", "peer", "closing", "lost", "_limits", "_decoder", "_eof",
         "_partial_at", "_partial_since", "_now", "_out", "_queued",
     )
 
@@ -55,6 +55,7 @@ class Connection:
         self.lost = False  # it ended on its own side: the core has yet to be told
         self._limits = limits
         self._decoder = Decoder(Direction.CLIENT_TO_SERVER)
+        self._eof = False  # the peer closed; closing is set once the packets before it are taken
         self._partial_at = -1  # stream offset of the partial packet the clock runs for
         self._partial_since = 0.0
         self._now = 0.0  # when the latest bytes arrived
@@ -68,15 +69,15 @@ class Connection:
     def receive_data(self, data: bytes, now: float) -> None:
         """The next bytes read from the socket (``b""``: the peer closed).
 
-        Take the packets they complete with ``next_packet``.
+        Take the packets they complete with ``next_packet``; after ``b""`` it
+        returns those received before, then sets ``closing``.
         """
-        if self.closing is not None:
+        if self.closing is not None or self._eof:
             return
-        decoder = self._decoder
         if not data:
-            self._lose("peer closed" if not decoder.buffered else "peer closed inside a packet")
+            self._eof = True
             return
-        decoder.receive_data(data)
+        self._decoder.receive_data(data)
         self._now = now
 
     def next_packet(self) -> ClientPacket | None:
@@ -90,6 +91,9 @@ class Connection:
         decoder = self._decoder
         item = decoder.next_packet()
         if item is None:
+            if self._eof:
+                self._lose("peer closed" if not decoder.buffered else "peer closed inside a packet")
+                return None
             if decoder.buffered and decoder.offset != self._partial_at:
                 self._partial_at, self._partial_since = decoder.offset, self._now
             return None
@@ -100,7 +104,7 @@ class Connection:
 
     def next_deadline(self) -> float | None:
         """When ``handle_timer`` must next be called: the partial packet's deadline."""
-        if self.closing is None and self._decoder.buffered:
+        if self.closing is None and not self._eof and self._decoder.buffered:
             return self._partial_since + self._limits.packet_timeout
         return None
 
@@ -184,6 +188,8 @@ class Connection:
 
     def hold(self, token: int) -> None:
         """Keep everything queued after this point until ``release(token)``."""
+        if self.closing is not None:
+            return  # nothing can be queued behind it: it would only keep the connection pending
         self._out.append(token)
 
     def release(self, token: int) -> None:

@@ -19,14 +19,18 @@ system:
 * one store task hands finished games to a worker thread, one at a time, and
   releases the commit hold that keeps their FINL back -- only once the game is
   durable: a failed commit is retried (with back-off, a log line while it is
-  late) for as long as the process lives, never given up on a timeout.
+  late) for as long as the process lives, never given up on a timeout;
+* with a shard plan (``shard``: several processes share the code letters), a
+  JOIN for another process's letter is handed to ``lgmp.server.relay`` instead
+  of the hub, and the relay listener takes connections relayed from the others.
 
-Accepting stays cheap under attack: the hub's ``admit`` (a dictionary look-up
-per source address, or evicting the oldest connection in no room when the
-server is full) decides before any task exists, and a refused socket is closed
-at once, its log lines rate-limited. With ``proxy_protocol`` a listener reads a
-PROXY v2 header (``lgmp.server.proxy``) first, and the client's address it names
-is the connection's source.
+Accepting stays cheap under attack: on the public port the hub's ``admit`` (a
+dictionary look-up per source address, or evicting the oldest connection in no
+room when the server is full) decides before any task exists, and a refused
+socket is closed at once, its log lines rate-limited. A connection that starts
+with a PROXY v2 header (the relay listener; the public port with
+``proxy_protocol``) is admitted once the header names its client, whose address
+is then the connection's source.
 """
 
 from __future__ import annotations
@@ -39,16 +43,21 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import trio
 
 from ..limits import Limits
 from ..rooms.events import CloseMember, Deliver, Event, StoreGame
 from ..rooms.hub import Hub
+from ..rooms.shards import ShardPlan
 from ..rooms.sources import source_key
 from ..wire.codec import encode
+from ..wire.packets import Spin
 from .connection import Connection
 from .proxy import ProxyHeaderError, parse_proxy_v2
+from .stats import ShellStats
+from .relay import JoinWatch, Outcome, Relay, close_relayed, open_relay_listener_connection
 
 log = logging.getLogger("lgmp.server")
 
@@ -65,8 +74,9 @@ STORE_RETRY_MAX = 5.0
 # While a game's results are not stored after STORE_LATE seconds, say so (and
 # again every STORE_LATE): its players are waiting for their FINL.
 STORE_LATE = 5.0
-# Sockets the server has closed but not yet let go of (flushing an RSET, say)
-# may exceed max_connections by this many; beyond it new sockets are refused.
+# Sockets the server has closed but not yet let go of (flushing an RSET, say), and
+# sockets still reading their PROXY header, may exceed max_connections by this
+# many; beyond it new sockets are refused.
 CLOSING_SLACK = 256
 # Refused connections are logged at most once per this many seconds, with a
 # count: refusing must stay cheap when one address opens thousands a second.
@@ -82,10 +92,18 @@ _ACCEPT_BACKOFF = 0.1  # seconds: long enough for a closing socket to free its d
 OnGameFinished = Callable[[StoreGame, float, float], object]
 
 
+class Companion(Protocol):
+    """A service run beside the server by ``run_server`` (``lgmp serve --http``)."""
+
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+
 class _Peer:
     """A connection's socket-side half: what the shell needs to move its bytes."""
 
-    __slots__ = ("conn", "stream", "fd", "reader", "flusher", "wake")
+    __slots__ = ("conn", "stream", "fd", "reader", "flusher", "wake", "watch", "relayed")
 
     def __init__(self, conn: Connection, stream: trio.SocketStream):
         self.conn = conn
@@ -94,6 +112,8 @@ class _Peer:
         self.reader = trio.CancelScope()  # cancelled to stop reading once the connection closes
         self.flusher: trio.Event | None = None  # while a flusher task runs: set when it ends
         self.wake: trio.Event | None = None  # set when a hold is released under a waiting flusher
+        self.watch: JoinWatch | None = None  # while a JOIN of this connection may still be relayed
+        self.relayed = False  # it came through another process's relay
 
 
 class LGMPServer:
@@ -106,9 +126,12 @@ class LGMPServer:
         seed: int | None = None,
         server_spins: bool = False,
         on_game_finished: OnGameFinished | None = None,
+        shard: ShardPlan | None = None,
     ):
         self.limits = limits or Limits()
-        self.hub = Hub(limits=self.limits, seed=seed, server_spins=server_spins)
+        self.hub = Hub(limits=self.limits, seed=seed, server_spins=server_spins, shard=shard)
+        self.relay = Relay(self)
+        self.relay_listeners: list[trio.SocketListener] = []
         self._peers: dict[int, _Peer] = {}
         self._lost: list[_Peer] = []  # ended on their own side; the hub is told after the batch
         self._timers_changed = trio.Event()
@@ -121,6 +144,7 @@ class LGMPServer:
         self._nursery: trio.Nursery | None = None
         self._store_done = trio.Event()
         self._observers: list[Callable[[list[Event], float], object]] = []
+        self.stats = ShellStats()  # counters only the shell sees (connections, packets, timings)
         self._handshakes = 0  # sockets reading their PROXY header: not in the hub yet
         self._refused = 0  # refused since the last log line about it
         self._refusal_log_at = -math.inf
@@ -136,13 +160,31 @@ class LGMPServer:
         """Sockets the server still holds (a closing one counts until it is closed)."""
         return len(self._peers)
 
+    def close_room(self, code: str, reason: str = "closed by an operator") -> bool:
+        """Close room ``code`` as if its host left: RSET to every member, then close them.
+        False when there is no such room."""
+        events = self.hub.close_room(code, reason)
+        self._run(events)
+        return bool(events)
+
     # --- running -----------------------------------------------------------------
 
-    async def serve(self, host: str = "127.0.0.1", port: int = 1111, *, proxy_protocol: bool = False,
-                    task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """Listen and serve until cancelled. ``proxy_protocol``: every connection starts
-        with a PROXY v2 header from a relay, naming the client's real address."""
-        self.listeners = await trio.open_tcp_listeners(port, host=host, backlog=4096)
+    async def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 1111,
+        *,
+        listeners: list[trio.SocketListener] | None = None,
+        relay_listeners: list[trio.SocketListener] = (),
+        proxy_protocol: bool = False,
+        task_status=trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Serve on ``host:port``, or on ``listeners`` already open (a worker's share of
+        the public port); ``relay_listeners`` take connections relayed by other processes.
+        ``proxy_protocol``: every connection to the public port starts with a PROXY v2
+        header from a relay or load balancer, naming the client's real address."""
+        self.listeners = listeners if listeners is not None else await trio.open_tcp_listeners(port, host=host, backlog=4096)
+        self.relay_listeners = list(relay_listeners)
         self.port = self.listeners[0].socket.getsockname()[1]
         log.info("LGMP server listening on %s:%d%s", host, self.port, " (PROXY protocol v2 headers required)" if proxy_protocol else "")
         async with trio.open_nursery() as nursery:
@@ -150,13 +192,15 @@ class LGMPServer:
             nursery.start_soon(self._timer_loop)
             nursery.start_soon(self._store_loop)
             for listener in self.listeners:
-                nursery.start_soon(self._accept_loop, listener, proxy_protocol)
+                nursery.start_soon(self._accept_loop, listener, self._serve_proxied if proxy_protocol else None)
+            for listener in self.relay_listeners:
+                nursery.start_soon(self._accept_loop, listener, self._serve_relayed)
             task_status.started(self.port)
 
     async def shutdown(self) -> None:
         """Stop accepting, RSET every member of every room, close them, flush the store."""
         log.info("shutting down: %d connections, %d rooms", len(self._peers), len(self.hub.rooms))
-        for listener in self.listeners:
+        for listener in self.listeners + self.relay_listeners:
             await listener.aclose()
         self._run(self.hub.shutdown())
         with trio.move_on_after(self.limits.shutdown_grace):
@@ -169,12 +213,19 @@ class LGMPServer:
             await self._store_done.wait()
         if waiting.cancelled_caught:
             log.error("shutting down with finished games whose results could not be stored; their FINL was never sent")
+        # The store's last commits released FINLs (and the RSETs behind them): give
+        # them the same bounded time to drain before everything is cancelled.
+        with trio.move_on_after(self.limits.shutdown_grace):
+            while self._peers:
+                await trio.sleep(0.01)
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 
     # --- connections --------------------------------------------------------------
 
-    async def _accept_loop(self, listener: trio.SocketListener, proxy_protocol: bool = False) -> None:
+    async def _accept_loop(self, listener: trio.SocketListener, serve: Callable | None) -> None:
+        """Accept connections. ``serve`` None: the socket's peer is the client, admitted
+        (or refused) here and now; else ``serve(stream)`` reads a PROXY header first."""
         while True:
             try:
                 stream = await listener.accept()
@@ -189,9 +240,9 @@ class LGMPServer:
             if len(self._peers) + self._handshakes >= self.limits.max_connections + CLOSING_SLACK:
                 self._refuse(stream, "?", f"{len(self._peers)} sockets open or closing")
                 continue
-            if proxy_protocol:
+            if serve is not None:
                 self._handshakes += 1
-                self._nursery.start_soon(self._serve_proxied, stream)
+                self._nursery.start_soon(serve, stream)
                 continue
             try:
                 host, port = stream.socket.getpeername()[:2]
@@ -200,7 +251,7 @@ class LGMPServer:
                 continue
             peer = self._open(stream, host, "%s:%d" % (host, port))
             if peer is not None:
-                self._nursery.start_soon(self._serve_connection, peer)
+                self._nursery.start_soon(self._serve_peer, peer)
 
     def _open(self, stream: trio.SocketStream, host: str, address: str) -> _Peer | None:
         """Ask the hub whether a connection from ``host`` may open; if so, its peer.
@@ -214,7 +265,6 @@ class LGMPServer:
         member = self.hub.connect(now, source=source)
         peer = self._peers[member] = _Peer(Connection(member, limits=self.limits, peer=address), stream)
         self._run(events)  # an eviction that made room, if any
-        log.debug("[conn %d %s] connected", member, address)
         return peer
 
     def _refuse(self, stream: trio.SocketStream, address: str, reason: str) -> None:
@@ -227,12 +277,11 @@ class LGMPServer:
             self._refused, self._refusal_log_at = 0, now + REFUSAL_LOG_EVERY
 
     async def _serve_proxied(self, stream: trio.SocketStream) -> None:
-        """Read the PROXY v2 header (within ``join_timeout``), then serve as any connection."""
-        buffer = b""
+        """A connection to the public port with ``proxy_protocol``: the PROXY v2 header
+        (within ``join_timeout``) names the client; then it is served as any other."""
+        buffer, parsed = b"", None
         try:
             try:
-                socket_host, socket_port = stream.socket.getpeername()[:2]
-                parsed = None
                 with trio.move_on_after(self.limits.join_timeout):
                     while (parsed := parse_proxy_v2(buffer)) is None:
                         data = await stream.receive_some(READ_SIZE)
@@ -248,20 +297,55 @@ class LGMPServer:
         finally:
             self._handshakes -= 1
         consumed, client = parsed
-        host, port = client if client is not None else (socket_host, socket_port)
+        await self._serve_connection(stream, source=client, first=buffer[consumed:], relayable=True)
+
+    async def _serve_relayed(self, stream: trio.SocketStream) -> None:
+        """A connection to the relay listener: a client relayed by another process (a
+        PROXY v2 header names it), or a client that came straight to this one."""
+        try:
+            try:
+                opened = await open_relay_listener_connection(stream, self.limits.join_timeout)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                opened = None
+            except Exception:  # a bug here must cost this connection only
+                log.exception("relay listener: reading a connection's start failed")
+                opened = None
+        finally:
+            self._handshakes -= 1
+        if opened is None:
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await stream.aclose()
+            return
+        source, first, relayed = opened
+        await self._serve_connection(stream, source=source, first=first, relayable=not relayed)
+
+    async def _serve_connection(
+        self, stream: trio.SocketStream, *, source: tuple[str, int] | None = None, first: bytes = b"", relayable: bool = True
+    ) -> None:
+        """Admit a connection whose client ``source`` names (None: the socket's peer),
+        then serve it. ``first``: bytes already read after its header."""
+        try:
+            host, port = source or stream.socket.getpeername()[:2]
+        except OSError:
+            stream.socket.close()
+            return
         peer = self._open(stream, host, "%s:%d" % (host, port))
         if peer is not None:
-            await self._serve_connection(peer, buffer[consumed:])
+            await self._serve_peer(peer, first, relayable)
 
-    async def _serve_connection(self, peer: _Peer, initial: bytes = b"") -> None:
-        """Read, hand packets to the hub, flush and close: the life of one connection.
-        ``initial``: bytes already read from the socket (after a PROXY header)."""
+    async def _serve_peer(self, peer: _Peer, first: bytes = b"", relayable: bool = True) -> None:
+        """Read, hand packets to the hub (or the relay), flush and close: the life of one connection."""
         conn, stream, member, address = peer.conn, peer.stream, peer.conn.member, peer.conn.peer
+        self.stats.opened += 1
+        if relayable and self.hub.shard is not None:
+            peer.watch = JoinWatch()
+        peer.relayed = not relayable
         self._poke_timer()
+        log.debug("[conn %d %s] connected", member, address)
         try:
             with peer.reader:
                 try:
-                    await self._read(peer, initial)
+                    await self._read(peer, first)
                 except Exception:  # a bug while handling this connection: it alone pays
                     log.exception("[conn %d %s] handler error", member, self.hub.describe(member))
                     self._lose(peer, "internal error")
@@ -271,42 +355,71 @@ class LGMPServer:
             await self._final_flush(peer)
         finally:
             self._peers.pop(member, None)
-            with trio.CancelScope(shield=True), trio.move_on_after(1):
-                if peer.flusher is not None:
-                    await peer.flusher.wait()  # the flusher lets go of the socket first
-                await stream.aclose()
+            self.stats.connection_closed(conn.closing)
+            if peer.flusher is not None:
+                # The bounded flush is over: what is still queued (behind a hold, say)
+                # will never be written, and a flusher waiting at a hold must not
+                # outlive its socket.
+                conn.send_failed("the connection closed first")
+                if peer.wake is not None:
+                    peer.wake.set()
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(1):
+                    if peer.flusher is not None:
+                        await peer.flusher.wait()  # the flusher lets go of the socket first
+                if peer.relayed:
+                    close_relayed(stream.socket)
+                await stream.aclose()  # even when the flusher did not end in time
             log.info("[conn %d %s] closed: %s", member, address, conn.closing)
 
-    async def _read(self, peer: _Peer, initial: bytes = b"") -> None:
+    async def _read(self, peer: _Peer, data: bytes = b"") -> None:
+        """Read the socket into the connection and its packets into the hub, until it
+        closes. ``data``: bytes already read (after a relay listener's header)."""
         conn, stream, hub, member = peer.conn, peer.stream, self.hub, peer.conn.member
-        if initial:
-            now = trio.current_time()
-            conn.receive_data(initial, now)
-            while (packet := conn.next_packet()) is not None:
-                self._run(hub.receive(member, packet, now))
-            self._note_lost(peer)
         while conn.closing is None:
-            deadline = conn.next_deadline()
-            try:
-                if deadline is None:
-                    # No cancel scope between packets: an idle connection would
-                    # hold one (~0.8 KB) for nothing.
-                    data = await stream.receive_some(READ_SIZE)
-                else:
-                    data = None
-                    with trio.move_on_at(deadline):
+            if not data:
+                deadline = conn.next_deadline()
+                try:
+                    if deadline is None:
+                        # No cancel scope between packets: an idle connection would
+                        # hold one (~0.8 KB) for nothing.
                         data = await stream.receive_some(READ_SIZE)
-                    if data is None:
-                        conn.handle_timer(trio.current_time())
-                        self._note_lost(peer)
-                        continue
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                self._lose(peer, f"read failed: {exc.__class__.__name__}")
-                return
+                    else:
+                        data = None
+                        with trio.move_on_at(deadline):
+                            data = await stream.receive_some(READ_SIZE)
+                        if data is None:
+                            conn.handle_timer(trio.current_time())
+                            self._note_lost(peer)
+                            continue
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                    self._lose(peer, f"read failed: {exc.__class__.__name__}")
+                    return
             now = trio.current_time()
             conn.receive_data(data, now)
+            watch = peer.watch
+            if watch is not None:
+                watch.received(data)
+            data = b""
+            received = self.stats.received
             while (packet := conn.next_packet()) is not None:
+                kind = type(packet)
+                received[kind] += 1
+                if watch is not None:  # not in a room yet: a JOIN may be another process's
+                    outcome = await self.relay.offer(peer, packet, now)
+                    if outcome is Outcome.SPLICED:
+                        return
+                    if outcome is Outcome.ANSWERED:
+                        now = trio.current_time()
+                        continue
+                if kind is Spin:  # time what the server adds to SPIN->GAME, up to the written GAME
+                    started = time.perf_counter()
+                    self._run(hub.receive(member, packet, now))
+                    self.stats.spin_seconds.observe(time.perf_counter() - started)
+                    continue
                 self._run(hub.receive(member, packet, now))
+                if watch is not None and hub.room_of(member) is not None:
+                    peer.watch = watch = None  # in a room here: nothing more to relay
             self._note_lost(peer)
         self._run([])
 
@@ -358,15 +471,19 @@ class LGMPServer:
         # most of the server's CPU time under load.
         touched: dict[_Peer, None] = {}
         peers = self._peers
+        sent = self.stats.sent
         for event in events:
             kind = type(event)
             if kind is Deliver:
                 data = encode(event.packet)  # once, for every recipient
+                queued = 0
                 for member in event.to:
                     peer = peers.get(member)
                     if peer is not None and peer.conn.closing is None:
                         peer.conn.send(data)
                         touched[peer] = None
+                        queued += 1
+                sent[type(event.packet)] += queued
             elif kind is CloseMember:
                 peer = peers.get(event.member)
                 if peer is not None and peer.conn.closing is None:
@@ -482,8 +599,11 @@ class LGMPServer:
             while True:
                 attempts += 1
                 with trio.CancelScope(shield=True):  # a worker thread cannot be cancelled mid-commit
-                    if await trio.to_thread.run_sync(self._commit, game, started, ended):
-                        break
+                    started_at = time.perf_counter()
+                    stored = await trio.to_thread.run_sync(self._commit, game, started, ended)
+                    self.stats.commit_seconds.observe(time.perf_counter() - started_at)
+                if stored:
+                    break
                 await trio.sleep(min(STORE_RETRY_MAX, STORE_RETRY_FIRST * 2 ** (attempts - 1)))
             nursery.cancel_scope.cancel()
         took = trio.current_time() - began
@@ -548,26 +668,34 @@ async def run_server(
     server_spins: bool,
     on_game_finished: OnGameFinished | None = None,
     ready: Callable[[int], object] | None = None,
+    companion: Callable[[LGMPServer], Companion] | None = None,
     proxy_protocol: bool = False,
 ) -> None:
     """Run until SIGINT/SIGTERM, then shut down gracefully.
 
+    ``companion``, if given, makes a service that runs beside the server in the same
+    process (the HTTP side): started once the server listens, shut down after it.
+
     The signal handlers stay ours during the shutdown: a second signal (an
     impatient Ctrl-C, a supervisor repeating SIGTERM) does not cut the bounded
     drain short, so every member still gets its RSET; a third exits at once,
-    with 128 + the signal's number, as users expect of Ctrl-C.
-    """
+    with 128 + the signal's number, as users expect of Ctrl-C."""
     server = LGMPServer(limits=limits, seed=seed, server_spins=server_spins, on_game_finished=on_game_finished)
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            beside = companion(server) if companion is not None else None  # watching before the first connection
             bound = await nursery.start(functools.partial(server.serve, host, port, proxy_protocol=proxy_protocol))
             if ready is not None:
                 ready(bound)
+            if beside is not None:
+                await nursery.start(beside.serve)
             async for signum in signals:
                 log.info("received %s: shutting down", signal.Signals(signum).name)
                 break
             nursery.start_soon(_signals_during_shutdown, signals, limits)
             await server.shutdown()
+            if beside is not None:
+                await beside.shutdown()
             nursery.cancel_scope.cancel()
 
 

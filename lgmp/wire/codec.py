@@ -4,40 +4,58 @@ Theory of operation
 -------------------
 Every packet is a 4-byte ASCII tag followed by a body whose layout is fixed by
 (direction, tag). There is no length prefix, so a reader learns a packet's size
-from its tag and from the ``uint8`` length bytes inside the body. Decoding is
-therefore two steps:
+from its tag and from the ``uint8`` length bytes inside the body.
+
+Each packet type is declared once, in ``DECLARATIONS``: its class, direction, tag
+and a construct ``Struct`` whose fields are named as the class's fields. Everything
+else is derived from that declaration:
+
+* **the frame size**: ``lgmp.wire.framing`` reads the construct body once, at
+  import, and folds it into either a fixed size (most packets) or a walk over the
+  length bytes and conditions that decide it (uint8-prefixed text, the JOIN
+  answer's room, FINL's six careers); also the largest size, hence
+  ``MAX_PACKET_SIZE``;
+* **parse**: the compiled body, whose fields go straight into the packet class;
+* **build**: the packet's fields into the compiled body.
+
+Decoding is therefore two steps:
 
 1. **Framing** (plain Python, checks everything): look the tag up in the
-   direction's table, then walk the body's length bytes until the total size is
-   known. If the bytes so far are not a prefix of any tag, or the tag is unknown
-   for this direction, the stream is not LGMP and ``RemoteProtocolError`` says
-   where and why. If the frame is incomplete we wait; a frame can never be
-   larger than the direction's largest legal packet, so the bytes that wait
-   unframed are bounded by construction.
-2. **Parsing** (construct): the declarations below parse the proven-complete,
-   exact-size frame. Compiled construct skips bounds checks, which is safe only
-   because step 1 already proved the frame complete and well-formed; we never
-   hand it anything else.
+   direction's table and find the frame's size. If the bytes so far are not a
+   prefix of any tag, or the tag is unknown for this direction, the stream is not
+   LGMP: ``BadBytes`` says where and why, at the first byte that proves it. If the
+   frame is incomplete we wait; a frame is never larger than the direction's
+   largest legal packet, so the bytes that wait unframed are bounded by it.
+2. **Parsing** (construct): the body parses the proven-complete, exact-size frame.
+   Compiled construct skips bounds checks, which is safe only because step 1
+   already proved the frame complete and exact; we never hand it anything else.
 
-Encoding validates every field (ranges, ASCII, array sizes) and raises
-``LocalProtocolError`` with the field's name before construct builds the bytes.
+``Decoder`` is pull-style and sans-IO, like h11: ``receive_data`` takes bytes,
+``next_packet`` returns each whole packet with its stream offset and size, ``None``
+when it needs more bytes, or ``BadBytes`` once the stream stops being LGMP; the
+good packets before bad bytes all come out first. ``end_of_stream`` reports a
+packet cut short.
 
-Text is ASCII on the wire. A peer's non-ASCII byte decodes with
-``surrogateescape`` so decoding never fails on content and ``encode(decode(b))``
-gives ``b`` back; the room layer rejects such names as invalid characters.
+Packets check their own fields when they are built (``lgmp.wire.packets``), so
+``encode`` only lays them out. Text is ASCII on the wire; a peer's non-ASCII byte
+decodes with ``surrogateescape`` so decoding never fails on content and
+``encode(decode(b))`` gives ``b`` back; the room layer refuses such names.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 from io import BytesIO
+from operator import attrgetter
 from typing import Any
 
 from construct import (
+    Adapter,
     Array,
     Bytes,
-    Construct,
     Container,
     GreedyBytes,
     If,
@@ -50,7 +68,11 @@ from construct import (
 )
 
 from .errors import LocalProtocolError, RemoteProtocolError
+from .framing import Buffer, Extent, FrameSize, extent_of
 from .packets import (
+    BOARD_SPACES,
+    ROOM_CODE_LENGTH,
+    SEAT_COUNT,
     CardAction,
     CardAnswer,
     CardDealt,
@@ -69,249 +91,182 @@ from .packets import (
     StartGame,
 )
 
-SEAT_COUNT = 6  # seat-indexed arrays (REDY avatars, FINL) have one entry per seat 1..6
-BOARD_SPACES = 56  # GAME carries one occupancy count per board space 0..55
-ROOM_CODE_LENGTH = 4  # JOIN carries the room as exactly four ASCII bytes
-TEXT_MAX = 255  # variable text is prefixed by a uint8 length
-TAG_LENGTH = 4
+__all__ = [
+    "DECLARATIONS",
+    "MAX_PACKET_SIZE",
+    "TAG_LENGTH",
+    "BadBytes",
+    "Declaration",
+    "Decoded",
+    "Decoder",
+    "decode_all",
+    "direction_of",
+    "encode",
+    "encode_all",
+    "tag_of",
+]
 
-# --- construct declarations: the wire layout, one place --------------------
+TAG_LENGTH = 4  # every packet starts with a 4-byte ASCII tag
+
+# --- field types: construct nodes whose values are the packets' own ---------------
+
+
+class _WireText(Adapter):
+    """Bytes as ``str``: ASCII, and any other byte as a surrogate escape, so all bytes round-trip."""
+
+    def _decode(self, obj: bytes, context: Any, path: Any) -> str:
+        return obj.decode("ascii", "surrogateescape")
+
+    def _encode(self, obj: str, context: Any, path: Any) -> bytes:
+        return obj.encode("ascii", "surrogateescape")
+
+    # construct compiles only what knows how to emit itself; the rest it calls interpreted.
+    def _emitparse(self, code: Any) -> str:
+        return f"({self.subcon._compileparse(code)}).decode('ascii', 'surrogateescape')"
+
+    def _emitbuild(self, code: Any) -> str:
+        return f"(reuse(obj.encode('ascii', 'surrogateescape'), lambda obj: ({self.subcon._compilebuild(code)})), obj)[1]"
+
+
+class _ByteTuple(Adapter):
+    """A run of bytes as a tuple of ints 0..255 (the seat arrays, the board)."""
+
+    def _decode(self, obj: bytes, context: Any, path: Any) -> tuple[int, ...]:
+        return tuple(obj)
+
+    def _encode(self, obj: tuple[int, ...], context: Any, path: Any) -> bytes:
+        return bytes(obj)
+
+    def _emitparse(self, code: Any) -> str:
+        return f"tuple({self.subcon._compileparse(code)})"
+
+    def _emitbuild(self, code: Any) -> str:
+        return f"(reuse(bytes(obj), lambda obj: ({self.subcon._compilebuild(code)})), obj)[1]"
+
+
+class _Tuple(Adapter):
+    """An ``Array`` as a tuple (packets are frozen, so their sequences are tuples)."""
+
+    def _decode(self, obj: list[Any], context: Any, path: Any) -> tuple[Any, ...]:
+        return tuple(obj)
+
+    def _encode(self, obj: tuple[Any, ...], context: Any, path: Any) -> tuple[Any, ...]:
+        return obj
+
+    def _emitparse(self, code: Any) -> str:
+        return f"tuple({self.subcon._compileparse(code)})"
+
+    def _emitbuild(self, code: Any) -> str:
+        return self.subcon._compilebuild(code)
+
 
 _u8 = Int8ub
-_text = Prefixed(Int8ub, GreedyBytes)  # uint8 length + that many ASCII bytes
-# Arrays of uint8 are declared as raw bytes: the same layout, and ``bytes(tuple)``
-# builds (and range-checks) them in one C call instead of one struct call each.
-_seats = Bytes(SEAT_COUNT)
+_text = _WireText(Prefixed(Int8ub, GreedyBytes))  # uint8 length + that many bytes
+_room_code = _WireText(Bytes(ROOM_CODE_LENGTH))
+_seats = _ByteTuple(Bytes(SEAT_COUNT))  # one byte per seat 1..6
+_board = _ByteTuple(Bytes(BOARD_SPACES))  # one occupancy count per space 0..55
 
-CLIENT_BODIES: dict[bytes, Construct] = {
-    b"JOIN": Struct("room" / Bytes(ROOM_CODE_LENGTH)),
-    b"REDY": Struct("name" / _text, "avatar" / _u8),
-    b"STRT": Struct(),
-    b"SPIN": Struct("number" / _u8),
-    # The value is a signed move for action 1 and a field (unsigned) otherwise.
-    b"CARD": Struct("action" / _u8, "value" / IfThenElse(this.action == int(CardAction.MOVE), Int8sb, Int8ub)),
-    b"CRER": Struct("field" / _u8, "career" / _text, "salary" / _u8),
-}
-
-SERVER_BODIES: dict[bytes, Construct] = {
-    # The room code follows only when the answer is "you are the host".
-    b"JOIN": Struct("response" / _u8, "room" / If(this.response == int(JoinAnswer.HOST), Bytes(ROOM_CODE_LENGTH))),
-    b"REDY": Struct("response" / _u8, "avatars" / _seats),
-    b"GAME": Struct("turn" / _u8, "space" / _u8, "occupancy" / Bytes(BOARD_SPACES)),
-    b"CARD": Struct("kind" / _u8, "number" / _u8),
-    b"FINL": Struct("places" / _seats, "careers" / Array(SEAT_COUNT, _text), "salaries" / _seats),
-    b"RSET": Struct(),
-}
-
-# --- framing: how long is the packet that starts at buf[pos]? ---------------
-# Each function returns the packet's total size (tag included) once the bytes
-# that decide it are present, else None. Sizes are bounded by the layouts above.
-
-FrameSize = Callable[[bytes | bytearray, int, int], int | None]
+# --- the declarations: each packet once ------------------------------------------------
 
 
-def _fixed(size: int) -> FrameSize:
-    def frame_size(buf: bytes | bytearray, pos: int, end: int) -> int | None:
-        return size
+@dataclass(frozen=True, slots=True, eq=False)
+class Declaration:
+    """One packet type on the wire: its class, direction, tag and body layout.
 
-    return frame_size
-
-
-def _text_at(offset: int, tail: int) -> FrameSize:
-    """A text whose length byte is at ``offset``, followed by ``tail`` bytes."""
-
-    def frame_size(buf: bytes | bytearray, pos: int, end: int) -> int | None:
-        if pos + offset >= end:
-            return None
-        return offset + 1 + buf[pos + offset] + tail
-
-    return frame_size
-
-
-def _server_join_size(buf: bytes | bytearray, pos: int, end: int) -> int | None:
-    if pos + 4 >= end:
-        return None
-    return 9 if buf[pos + 4] == JoinAnswer.HOST else 5
-
-
-def _final_results_size(buf: bytes | bytearray, pos: int, end: int) -> int | None:
-    at = pos + TAG_LENGTH + SEAT_COUNT  # first career's length byte
-    for _ in range(SEAT_COUNT):
-        if at >= end:
-            return None
-        at += 1 + buf[at]
-    return at + SEAT_COUNT - pos
-
-
-CLIENT_FRAMES: dict[bytes, FrameSize] = {
-    b"JOIN": _fixed(8),
-    b"REDY": _text_at(4, 1),
-    b"STRT": _fixed(4),
-    b"SPIN": _fixed(5),
-    b"CARD": _fixed(6),
-    b"CRER": _text_at(5, 1),
-}
-
-SERVER_FRAMES: dict[bytes, FrameSize] = {
-    b"JOIN": _server_join_size,
-    b"REDY": _fixed(11),
-    b"GAME": _fixed(6 + BOARD_SPACES),
-    b"CARD": _fixed(6),
-    b"FINL": _final_results_size,
-    b"RSET": _fixed(4),
-}
-
-#: The largest legal packet per direction: the most bytes that may ever wait unframed.
-MAX_PACKET_SIZE = {
-    Direction.CLIENT_TO_SERVER: TAG_LENGTH + 1 + 1 + TEXT_MAX + 1,  # CRER, 255-byte career
-    Direction.SERVER_TO_CLIENT: TAG_LENGTH + SEAT_COUNT + SEAT_COUNT * (1 + TEXT_MAX) + SEAT_COUNT,  # FINL
-}
-
-# --- text ------------------------------------------------------------------
-
-
-def _text_from_wire(raw: bytes) -> str:
-    return raw.decode("ascii", "surrogateescape")
-
-
-def _text_to_wire(field: str, value: Any, *, exact: int | None = None) -> bytes:
-    if not isinstance(value, str):
-        raise LocalProtocolError(f"{field} must be str, not {type(value).__name__}")
-    try:
-        raw = value.encode("ascii", "surrogateescape")
-    except UnicodeEncodeError as exc:
-        raise LocalProtocolError(f"{field} must be ASCII: {value!r}") from exc
-    if exact is not None and len(raw) != exact:
-        raise LocalProtocolError(f"{field} must be exactly {exact} bytes, got {len(raw)}")
-    if len(raw) > TEXT_MAX:
-        raise LocalProtocolError(f"{field} must be at most {TEXT_MAX} bytes, got {len(raw)}")
-    return raw
-
-
-def _check_int(field: str, value: Any, low: int = 0, high: int = 255) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise LocalProtocolError(f"{field} must be int, not {type(value).__name__}")
-    if not low <= value <= high:
-        raise LocalProtocolError(f"{field} must be in {low}..{high}, got {value}")
-    return value
-
-
-def _check_ints(field: str, values: Any, count: int) -> Any:
-    if not isinstance(values, (tuple, list)) or len(values) != count:
-        raise LocalProtocolError(f"{field} must be a sequence of {count} ints")
-    try:
-        bytes(values)  # fast path: C checks every entry is an int in 0..255
-    except (TypeError, ValueError):
-        for i, v in enumerate(values):  # slow path, only to name the bad entry
-            _check_int(f"{field}[{i}]", v)
-    return values
-
-
-# --- per-packet specification: tag, parse and build --------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PacketSpec:
-    """How one packet type maps to its tag and its construct body."""
+    The body's fields are named, in order, as the class's fields. Its frame size
+    is derived from the body here; its parser and builder when first used.
+    """
 
     packet_type: type
     direction: Direction
     tag: bytes
-    from_fields: Callable[[Any], Packet]  # parsed construct container -> packet
-    to_fields: Callable[[Any], dict[str, Any]]  # packet -> validated construct fields
+    body: Struct
+    #: The whole packet's size when no byte of it decides the size, else None.
+    fixed_size: int | None = field(init=False, repr=False)
+    #: The most bytes the packet can take, tag included.
+    largest: int = field(init=False, repr=False)
+    #: ``frame_size(buf, pos, end)``: the size of the packet starting at ``buf[pos]``
+    #: once ``buf[pos:end]`` holds the bytes that decide it, else None.
+    frame_size: FrameSize = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        names = tuple(f.name for f in dataclasses.fields(self.packet_type))
+        declared = tuple(getattr(sub, "name", None) for sub in self.body.subcons)
+        if declared != names:
+            raise TypeError(f"{self.packet_type.__name__}: body fields {declared} are not the class's fields {names}")
+        if len(self.tag) != TAG_LENGTH:
+            raise TypeError(f"{self.packet_type.__name__}: tag {self.tag!r} is not {TAG_LENGTH} bytes")
+        extent = extent_of(self.body)
+        fixed = None if extent.fixed is None else TAG_LENGTH + extent.fixed
+        object.__setattr__(self, "fixed_size", fixed)
+        object.__setattr__(self, "largest", TAG_LENGTH + extent.largest)
+        object.__setattr__(self, "frame_size", _whole_frame(extent))
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        """The packet's fields, in wire order."""
+        return tuple(sub.name for sub in self.body.subcons)
 
 
-def _card_answer_fields(p: CardAnswer) -> dict[str, Any]:
-    action = _check_int("action", p.action)
-    low, high = (-128, 127) if action == CardAction.MOVE else (0, 255)
-    return {"action": action, "value": _check_int("value", p.value, low, high)}
+def _whole_frame(body: Extent) -> FrameSize:
+    """The frame-size function of a packet (tag included) with this body."""
 
+    def frame_size(buf: Buffer, pos: int, end: int) -> int | None:
+        stop = body.walk(buf, pos + TAG_LENGTH, end, {})
+        return None if stop is None else stop - pos
 
-def _join_response_fields(p: JoinResponse) -> dict[str, Any]:
-    response = _check_int("response", p.response)
-    if response == JoinAnswer.HOST:
-        return {"response": response, "room": _text_to_wire("room", p.room, exact=ROOM_CODE_LENGTH)}
-    if p.room is not None:
-        raise LocalProtocolError("room is sent only with response 1 (host)")
-    return {"response": response, "room": None}
-
-
-def _final_results_fields(p: FinalResults) -> dict[str, Any]:
-    if not isinstance(p.careers, (tuple, list)) or len(p.careers) != SEAT_COUNT:
-        raise LocalProtocolError(f"careers must be a sequence of {SEAT_COUNT} str")
-    return {
-        "places": bytes(_check_ints("places", p.places, SEAT_COUNT)),
-        "careers": [_text_to_wire(f"careers[{i}]", c) for i, c in enumerate(p.careers)],
-        "salaries": bytes(_check_ints("salaries", p.salaries, SEAT_COUNT)),
-    }
+    return frame_size
 
 
 _C2S, _S2C = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
 
-SPECS: tuple[PacketSpec, ...] = (
-    PacketSpec(
-        JoinRequest, _C2S, b"JOIN",
-        lambda c: JoinRequest(_text_from_wire(c.room)),
-        lambda p: {"room": _text_to_wire("room", p.room, exact=ROOM_CODE_LENGTH)},
+# (Conditions compare with plain ints: compiled construct writes them into source by repr.)
+DECLARATIONS: tuple[Declaration, ...] = (
+    Declaration(JoinRequest, _C2S, b"JOIN", Struct("room" / _room_code)),
+    Declaration(ReadyRequest, _C2S, b"REDY", Struct("name" / _text, "avatar" / _u8)),
+    Declaration(StartGame, _C2S, b"STRT", Struct()),
+    Declaration(Spin, _C2S, b"SPIN", Struct("number" / _u8)),
+    # The value is a signed move for action 1 and a field (unsigned) otherwise.
+    Declaration(
+        CardAnswer, _C2S, b"CARD",
+        Struct("action" / _u8, "value" / IfThenElse(this.action == int(CardAction.MOVE), Int8sb, Int8ub)),
     ),
-    PacketSpec(
-        ReadyRequest, _C2S, b"REDY",
-        lambda c: ReadyRequest(_text_from_wire(c.name), c.avatar),
-        lambda p: {"name": _text_to_wire("name", p.name), "avatar": _check_int("avatar", p.avatar)},
-    ),
-    PacketSpec(StartGame, _C2S, b"STRT", lambda c: StartGame(), lambda p: {}),
-    PacketSpec(
-        Spin, _C2S, b"SPIN",
-        lambda c: Spin(c.number),
-        lambda p: {"number": _check_int("number", p.number)},
-    ),
-    PacketSpec(CardAnswer, _C2S, b"CARD", lambda c: CardAnswer(c.action, c.value), _card_answer_fields),
-    PacketSpec(
-        CareerChoice, _C2S, b"CRER",
-        lambda c: CareerChoice(c.field, _text_from_wire(c.career), c.salary),
-        lambda p: {
-            "field": _check_int("field", p.field),
-            "career": _text_to_wire("career", p.career),
-            "salary": _check_int("salary", p.salary),
-        },
-    ),
-    PacketSpec(
+    Declaration(CareerChoice, _C2S, b"CRER", Struct("field" / _u8, "career" / _text, "salary" / _u8)),
+    # The room code follows only when the answer is "you are the host".
+    Declaration(
         JoinResponse, _S2C, b"JOIN",
-        lambda c: JoinResponse(c.response, None if c.room is None else _text_from_wire(c.room)),
-        _join_response_fields,
+        Struct("response" / _u8, "room" / If(this.response == int(JoinAnswer.HOST), _room_code)),
     ),
-    PacketSpec(
-        ReadyResponse, _S2C, b"REDY",
-        lambda c: ReadyResponse(c.response, tuple(c.avatars)),
-        lambda p: {"response": _check_int("response", p.response), "avatars": bytes(_check_ints("avatars", p.avatars, SEAT_COUNT))},
-    ),
-    PacketSpec(
-        GameUpdate, _S2C, b"GAME",
-        lambda c: GameUpdate(c.turn, c.space, tuple(c.occupancy)),
-        lambda p: {
-            "turn": _check_int("turn", p.turn),
-            "space": _check_int("space", p.space),
-            "occupancy": bytes(_check_ints("occupancy", p.occupancy, BOARD_SPACES)),
-        },
-    ),
-    PacketSpec(
-        CardDealt, _S2C, b"CARD",
-        lambda c: CardDealt(c.kind, c.number),
-        lambda p: {"kind": _check_int("kind", p.kind), "number": _check_int("number", p.number)},
-    ),
-    PacketSpec(
+    Declaration(ReadyResponse, _S2C, b"REDY", Struct("response" / _u8, "avatars" / _seats)),
+    Declaration(GameUpdate, _S2C, b"GAME", Struct("turn" / _u8, "space" / _u8, "occupancy" / _board)),
+    Declaration(CardDealt, _S2C, b"CARD", Struct("kind" / _u8, "number" / _u8)),
+    Declaration(
         FinalResults, _S2C, b"FINL",
-        lambda c: FinalResults(tuple(c.places), tuple(_text_from_wire(t) for t in c.careers), tuple(c.salaries)),
-        _final_results_fields,
+        Struct("places" / _seats, "careers" / _Tuple(Array(SEAT_COUNT, _text)), "salaries" / _seats),
     ),
-    PacketSpec(Reset, _S2C, b"RSET", lambda c: Reset(), lambda p: {}),
+    Declaration(Reset, _S2C, b"RSET", Struct()),
 )
 
-_SPEC_BY_TYPE: dict[type, PacketSpec] = {spec.packet_type: spec for spec in SPECS}
-_BODIES = {_C2S: CLIENT_BODIES, _S2C: SERVER_BODIES}
-_FRAMES = {_C2S: CLIENT_FRAMES, _S2C: SERVER_FRAMES}
+_BY_TYPE: dict[type, Declaration] = {d.packet_type: d for d in DECLARATIONS}
+
+#: The largest legal packet per direction: the most bytes that may ever wait unframed.
+MAX_PACKET_SIZE: dict[Direction, int] = {
+    direction: max(d.largest for d in DECLARATIONS if d.direction is direction) for direction in Direction
+}
 
 
+def tag_of(packet: Packet | type) -> str:
+    """The 4-letter tag ``packet`` (or a packet class) is sent with."""
+    kind = packet if isinstance(packet, type) else type(packet)
+    return _BY_TYPE[kind].tag.decode("ascii")
+
+
+def direction_of(packet: Packet) -> Direction:
+    """Which way ``packet`` travels."""
+    return _BY_TYPE[type(packet)].direction
+
+
+# --- parse and build, derived from a declaration ---------------------------------------
 # construct's parse() and build() wrap every call in a context that refers to
 # itself (``_params`` and ``_root``), so each packet left cyclic garbage that only
 # the cycle collector frees; under load that meant long full collections. We call
@@ -321,220 +276,236 @@ _FRAMES = {_C2S: CLIENT_FRAMES, _S2C: SERVER_FRAMES}
 _PARSE_CONTEXT = Container(_parsing=True, _building=False, _sizing=False, _params=Container(), _root=None, _index=None)
 _BUILD_CONTEXT = Container(_parsing=False, _building=True, _sizing=False, _params=Container(), _root=None, _index=None)
 
-
-def _compiled_parser(body: Construct) -> Callable[[bytes], Any]:
-    parse = body.compile().parsefunc
-
-    def parser(data: bytes) -> Any:
-        return parse(BytesIO(data), _PARSE_CONTEXT)
-
-    return parser
+Parser = Callable[[bytes], Packet]
 
 
-def _compiled_builder(body: Construct) -> Callable[[dict[str, Any]], bytes]:
-    build = body.compile().buildfunc
+def _parser(declaration: Declaration, compiled: bool) -> Parser:
+    """body bytes (a proven-complete, exact frame without its tag) -> packet."""
+    make = declaration.packet_type
+    if not declaration.field_names:
+        empty = make()  # nothing to parse; packets are immutable, so one serves every time
+        return lambda body: empty
+    if compiled:
+        parse = declaration.body.compile().parsefunc
 
-    def builder(fields: dict[str, Any]) -> bytes:
+        def parser(body: bytes) -> Packet:
+            # A compiled Struct's result holds exactly its named fields, in order.
+            return make(*parse(BytesIO(body), _PARSE_CONTEXT).values())
+
+        return parser
+    parse_interpreted, names = declaration.body.parse, declaration.field_names
+
+    def interpreted(body: bytes) -> Packet:
+        # The interpreted Struct's result also carries its stream (``_io``): take the fields by name.
+        fields = parse_interpreted(body)
+        return make(*[fields[name] for name in names])
+
+    return interpreted
+
+
+def _encoder(declaration: Declaration) -> Callable[[Packet], bytes]:
+    tag, names = declaration.tag, declaration.field_names
+    if not names:
+        return lambda packet: tag
+    build = declaration.body.compile().buildfunc
+    values = attrgetter(*names)
+    if len(names) == 1:
+        (name,) = names
+        fields_of = lambda packet: {name: values(packet)}  # noqa: E731
+    else:
+        fields_of = lambda packet: dict(zip(names, values(packet)))  # noqa: E731
+
+    def encoder(packet: Packet) -> bytes:
         out = BytesIO()
-        build(fields, out, _BUILD_CONTEXT)
+        out.write(tag)
+        build(fields_of(packet), out, _BUILD_CONTEXT)
         return out.getvalue()
 
-    return builder
+    return encoder
 
 
-class _Layouts:
-    """The parse path for one direction: tag -> (frame size, parser, spec)."""
-
-    def __init__(self, direction: Direction, *, compiled: bool):
-        bodies = _BODIES[direction]
-        self.frames = _FRAMES[direction]
-        self.parsers = {tag: (_compiled_parser(body) if compiled else body.parse) for tag, body in bodies.items()}
-        self.specs = {spec.tag: spec for spec in SPECS if spec.direction is direction}
-        # Every proper prefix of a tag, so garbage is refused at its first byte.
-        self.tag_prefixes = {tag[:n] for tag in self.frames for n in range(1, TAG_LENGTH)}
-        self.max_packet = MAX_PACKET_SIZE[direction]
-
-
-_LAYOUTS: dict[tuple[Direction, bool], _Layouts] = {}
-
-
-def _layouts(direction: Direction, compiled: bool) -> _Layouts:
-    key = (direction, compiled)
-    if key not in _LAYOUTS:
-        _LAYOUTS[key] = _Layouts(direction, compiled=compiled)
-    return _LAYOUTS[key]
-
-
-_BUILDERS: dict[type, Callable[[dict[str, Any]], bytes]] = {}
+_ENCODERS: dict[type, Callable[[Packet], bytes]] = {}
 
 
 def encode(packet: Packet) -> bytes:
-    """The bytes of ``packet``; ``LocalProtocolError`` if LGMP cannot carry it."""
-    spec = _SPEC_BY_TYPE.get(type(packet))
-    if spec is None:
-        raise LocalProtocolError(f"not an LGMP packet: {type(packet).__name__}")
-    build = _BUILDERS.get(spec.packet_type)
-    if build is None:
-        build = _BUILDERS[spec.packet_type] = _compiled_builder(_BODIES[spec.direction][spec.tag])
-    return spec.tag + build(spec.to_fields(packet))
+    """The bytes of ``packet`` (which checked its fields when it was built)."""
+    encoder = _ENCODERS.get(type(packet))
+    if encoder is None:
+        declaration = _BY_TYPE.get(type(packet))
+        if declaration is None:
+            raise LocalProtocolError(f"not an LGMP packet: {type(packet).__name__}")
+        encoder = _ENCODERS[declaration.packet_type] = _encoder(declaration)
+    return encoder(packet)
 
 
-def tag_of(packet: Packet) -> str:
-    """The 4-letter tag ``packet`` is sent with."""
-    return _SPEC_BY_TYPE[type(packet)].tag.decode("ascii")
+def encode_all(packets: Iterable[Packet]) -> bytes:
+    """The concatenated bytes of ``packets``."""
+    return b"".join(map(encode, packets))
 
 
-def direction_of(packet: Packet) -> Direction:
-    """Which way ``packet`` travels."""
-    return _SPEC_BY_TYPE[type(packet)].direction
+# --- decoding ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """One whole packet and where it was in the stream."""
+
+    packet: Packet
+    offset: int  # stream offset of its first (tag) byte
+    size: int  # its bytes, tag included
+
+
+@dataclass(frozen=True, slots=True)
+class BadBytes:
+    """The stream is not LGMP from ``offset`` on. Without a length prefix there is no
+    finding the next packet, so it stays so: the decoder returns this every time after."""
+
+    reason: str
+    tag: str  # printable form of the offending tag (or the bytes that begin none)
+    offset: int
+
+    def error(self) -> RemoteProtocolError:
+        """The same, as an exception, for callers that raise."""
+        return RemoteProtocolError(self.reason, tag=self.tag, offset=self.offset)
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """The decode path for one direction: tag -> (fixed size or frame-size walk, parser)."""
+
+    entries: dict[bytes, tuple[int | FrameSize, Parser]]
+    tag_prefixes: frozenset[bytes]  # every proper prefix of a tag, to refuse garbage at its first byte
+
+
+@cache
+def _table(direction: Direction, compiled: bool) -> _Table:
+    declarations = [d for d in DECLARATIONS if d.direction is direction]
+    entries = {
+        d.tag: (d.fixed_size if d.fixed_size is not None else d.frame_size, _parser(d, compiled)) for d in declarations
+    }
+    prefixes = frozenset(d.tag[:n] for d in declarations for n in range(1, TAG_LENGTH))
+    return _Table(entries, prefixes)
 
 
 class Decoder:
-    """Incremental, sans-IO decoder for one direction of one byte stream.
+    """Incremental, pull-style, sans-IO decoder for one direction of one byte stream.
 
-    Feed it any chunking of the stream; it returns complete packets in order and
-    keeps a partial packet until its remaining bytes arrive. At most one partial
-    packet waits, so the buffer never holds more than the direction's largest
-    legal packet after ``feed`` returns.
-
-    Bad bytes raise ``RemoteProtocolError`` naming the tag, the stream offset
-    and the reason; the packets decoded before them in the same ``feed`` are on
-    the error's ``packets`` attribute, so nothing good is lost. After an error
-    the decoder stays failed: there is no resynchronising without a length
-    prefix.
+    ``receive_data`` takes the next bytes (any chunking); ``next_packet`` returns the
+    next whole packet as ``Decoded``, ``None`` when it needs more bytes, or ``BadBytes``
+    once the stream is not LGMP: every good packet before the bad bytes comes out
+    first, and the ``BadBytes`` is returned again on every later call. Call
+    ``next_packet`` until it returns ``None`` before receiving more: then at most one
+    partial packet waits, so ``buffered`` stays below the direction's largest legal
+    packet. ``end_of_stream`` reports a packet the stream cut short.
     """
 
     def __init__(self, direction: Direction, *, compiled: bool = True):
         self.direction = direction
-        self._layouts = _layouts(direction, compiled)
-        self._buffer = bytearray()
-        self._offset = 0  # stream offset of _buffer[0]
-        self._error: RemoteProtocolError | None = None
+        table = _table(direction, compiled)
+        self._entries, self._tag_prefixes = table.entries, table.tag_prefixes
+        self._unknown_tag = f"unknown tag for {direction.value}"
+        self._buffer = b""  # received bytes; those before _start are decoded
+        self._start = 0
+        self._base = 0  # stream offset of _buffer[0]
+        self._failed: BadBytes | None = None
 
     @property
     def buffered(self) -> int:
-        """Bytes of a partial packet waiting for the rest."""
-        return len(self._buffer)
+        """Bytes received and not yet decoded (of a partial packet, once drained)."""
+        return len(self._buffer) - self._start
 
     @property
     def offset(self) -> int:
-        """Stream offset of the next byte to be decoded."""
-        return self._offset
+        """Stream offset of the next undecoded byte."""
+        return self._base + self._start
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[Packet]:
-        """Take the next bytes of the stream; return every packet they complete."""
-        if self._error is not None:
-            raise self._error
-        buf = self._buffer
-        buf += data
-        layouts = self._layouts
-        frames, parsers, specs = layouts.frames, layouts.parsers, layouts.specs
-        packets: list[Packet] = []
-        pos, end = 0, len(buf)
+    @property
+    def failed(self) -> BadBytes | None:
+        """Where the stream stopped being LGMP, once it has."""
+        return self._failed
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """The next bytes of the stream. After bad bytes they are dropped: nothing
+        after them can be framed."""
+        if self._failed is not None or not data:
+            return
+        start = self._start
+        self._base += start
+        if start == len(self._buffer):
+            self._buffer = bytes(data)  # the usual case: the last read ended on a packet boundary
+        else:
+            self._buffer = self._buffer[start:] + data
+        self._start = 0
+
+    def next_packet(self) -> Decoded | BadBytes | None:
+        """The next whole packet; None until more bytes arrive; BadBytes from bad bytes on."""
+        if self._failed is not None:
+            return self._failed
+        buf, pos = self._buffer, self._start
+        end = len(buf)
+        if end - pos < TAG_LENGTH:
+            if pos < end and buf[pos:end] not in self._tag_prefixes:
+                return self._fail("bytes that begin no LGMP tag", buf[pos:end], pos)
+            return None
+        tag = buf[pos : pos + TAG_LENGTH]
+        entry = self._entries.get(tag)
+        if entry is None:
+            return self._fail(self._unknown_tag, tag, pos)
+        size, parse = entry
+        if size.__class__ is not int:
+            size = size(buf, pos, end)
+            if size is None:
+                return None
+        stop = pos + size
+        if stop > end:
+            return None
         try:
-            while pos < end:
-                if end - pos < TAG_LENGTH:
-                    partial = bytes(buf[pos:end])
-                    if partial not in layouts.tag_prefixes:
-                        self._fail("bytes that begin no LGMP tag", partial, pos)
-                    break
-                tag = bytes(buf[pos : pos + TAG_LENGTH])
-                frame_size = frames.get(tag)
-                if frame_size is None:
-                    self._fail(f"unknown tag for {self.direction.value}", tag, pos)
-                size = frame_size(buf, pos, end)
-                if size is None or pos + size > end:
-                    break
-                spec = specs[tag]
-                # The frame is complete and exact: safe for compiled construct.
-                packets.append(spec.from_fields(parsers[tag](bytes(buf[pos + TAG_LENGTH : pos + size]))))
-                pos += size
-        except RemoteProtocolError as exc:
-            exc.packets = packets
-            raise
-        except Exception as exc:  # pragma: no cover - a bug, reported in protocol terms
-            error = RemoteProtocolError(f"undecodable body: {exc!r}", tag=_show(buf[pos : pos + 4]), offset=self._offset + pos)
-            error.packets = packets
-            self._error = error
-            raise error from exc
-        del buf[:pos]
-        self._offset += pos
-        return packets
+            # The frame is complete and exact: safe for compiled construct.
+            packet = parse(buf[pos + TAG_LENGTH : stop])
+        except Exception as exc:  # pragma: no cover - a bug (framing and layout disagree), reported in protocol terms
+            return self._fail(f"undecodable body: {exc!r}", tag, pos)
+        self._start = stop
+        return Decoded(packet, self._base + pos, size)
 
-    def end_of_stream(self) -> None:
-        """The stream ended: raise if a packet was cut short."""
-        if self._error is not None:
-            raise self._error
-        if self._buffer:
-            tag = _show(self._buffer[:TAG_LENGTH])
-            error = RemoteProtocolError(f"stream ended inside a packet ({len(self._buffer)} bytes of it)", tag=tag, offset=self._offset)
-            error.packets = []
-            self._error = error
-            raise error
+    def end_of_stream(self) -> BadBytes | None:
+        """The stream ended: ``BadBytes`` if it ended inside a packet (or in bad bytes).
 
-    def _fail(self, reason: str, tag: bytes, pos: int) -> None:
-        self._error = RemoteProtocolError(reason, tag=_show(tag), offset=self._offset + pos)
-        raise self._error
+        Call it once ``next_packet`` returned None: whole packets still waiting are a
+        mistake of the caller's, not the peer's, and raise ``RuntimeError``.
+        """
+        if self._failed is not None or not self.buffered:
+            return self._failed
+        start = self._start
+        found = self.next_packet()
+        if isinstance(found, Decoded):
+            self._start = start  # left for next_packet
+            raise RuntimeError("end_of_stream with whole packets waiting: call next_packet until it returns None")
+        if found is not None:
+            return found
+        buf = self._buffer
+        return self._fail(f"stream ended inside a packet ({self.buffered} bytes of it)", buf[start : start + TAG_LENGTH], start)
+
+    def _fail(self, reason: str, tag: bytes, pos: int) -> BadBytes:
+        self._failed = BadBytes(reason, _show(tag), self._base + pos)
+        return self._failed
 
 
-def _show(raw: bytes | bytearray) -> str:
+def _show(raw: bytes) -> str:
     """A tag for an error message: ASCII as is, anything else escaped."""
     return repr(bytes(raw))[2:-1]
 
 
 def decode_all(direction: Direction, data: bytes, *, compiled: bool = True) -> list[Packet]:
-    """Decode a whole stream that must end on a packet boundary."""
+    """Decode a whole stream that must end on a packet boundary (for tests and tools);
+    ``RemoteProtocolError`` if it does not."""
     decoder = Decoder(direction, compiled=compiled)
-    packets = decoder.feed(data)
-    try:
-        decoder.end_of_stream()
-    except RemoteProtocolError as exc:
-        exc.packets = packets
-        raise
+    decoder.receive_data(data)
+    packets: list[Packet] = []
+    while (found := decoder.next_packet()) is not None:
+        if isinstance(found, BadBytes):
+            raise found.error()
+        packets.append(found.packet)
+    bad = decoder.end_of_stream()
+    if bad is not None:
+        raise bad.error()
     return packets
-
-
-def encode_all(packets: Iterable[Packet]) -> bytes:
-    """The concatenated bytes of ``packets``."""
-    return b"".join(encode(p) for p in packets)
-
-
-# Pull-style decoding (receive_data / next_packet), for now on top of ``feed``;
-# the codec rework makes it the decoder's own API.
-@dataclass(frozen=True, slots=True)
-class Decoded:
-    packet: Packet
-    offset: int
-    size: int
-
-
-@dataclass(frozen=True, slots=True)
-class BadBytes:
-    reason: str
-    tag: str
-    offset: int
-
-    def error(self) -> RemoteProtocolError:
-        return RemoteProtocolError(self.reason, tag=self.tag, offset=self.offset)
-
-
-def _receive_data(self, data):
-    self._pending_q = getattr(self, "_pending_q", [])
-    if getattr(self, "_bad", None) is not None:
-        return
-    try:
-        self._pending_q += [Decoded(p, 0, 0) for p in self.feed(data)]
-    except RemoteProtocolError as exc:
-        self._pending_q += [Decoded(p, 0, 0) for p in exc.packets]
-        self._bad = BadBytes(exc.reason, exc.tag or "", exc.offset or 0)
-
-
-def _next_packet(self):
-    q = getattr(self, "_pending_q", [])
-    if q:
-        return q.pop(0)
-    return getattr(self, "_bad", None)
-
-
-Decoder.receive_data = _receive_data
-Decoder.next_packet = _next_packet

@@ -3,11 +3,13 @@
 Like h11, we split what went wrong by whose fault it is:
 
 * ``RemoteProtocolError`` -- the peer sent bytes we cannot frame or parse. The
-  message names the tag, the offset in the stream and the reason. A server
-  answers it by closing that one connection (without a length prefix there is no
-  way to resynchronise).
-* ``LocalProtocolError`` -- *we* tried to encode a packet that LGMP cannot carry
-  (a name over 255 bytes, a non-ASCII character, 55 occupancy entries...).
+  message names the tag, the offset in the stream and the reason. The decoder
+  itself does not raise it: it returns ``BadBytes``, whose ``error()`` is this,
+  for callers that raise. A server answers it by closing that one connection
+  (without a length prefix there is no way to resynchronise).
+* ``LocalProtocolError`` -- *we* tried to build a packet that LGMP cannot carry
+  (a name over 255 bytes, a non-ASCII character, 55 occupancy entries...). The
+  packet raises it where it is built, naming the field.
 * ``RuleError`` -- a well-formed action that the game rules do not allow now
   (not your turn, an answer that does not match the card...). The engine raises
   it before changing anything; the room layer turns it into "ignored, resync,
@@ -34,8 +36,6 @@ class RemoteProtocolError(ProtocolError):
         self.reason = reason
         self.tag = tag
         self.offset = offset
-        #: Packets decoded before the bad bytes in the same feed (set by the decoder).
-        self.packets: list = []
         where = []
         if tag is not None:
             where.append(f"tag {tag}")
@@ -46,7 +46,7 @@ class RemoteProtocolError(ProtocolError):
 
 
 class LocalProtocolError(ProtocolError):
-    """We were asked to encode something LGMP cannot carry."""
+    """We were asked to build a packet LGMP cannot carry."""
 
 
 class RuleError(LGMPError):
