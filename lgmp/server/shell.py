@@ -18,6 +18,11 @@ system:
 * one timer task sleeps until the hub's next deadline;
 * one store task hands finished games to a worker thread, one at a time, and
   releases the commit hold that keeps their FINL back.
+
+Each listening port has a dialect (``lgmp.server.dialects``); rooms are shared
+across ports. A connection that speaks v1.0 is sent the core's packets as they
+are; one that speaks another dialect is sent what its renderer makes of the
+events that concern it, one paced packet per write if its clients need that.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import math
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import trio
 
@@ -37,6 +42,7 @@ from ..rooms.events import CloseMember, Deliver, Event, StoreGame
 from ..rooms.hub import Hub
 from ..wire.codec import encode
 from .connection import Connection
+from .dialects import V1_0_SERVED, Renderers, ServedDialect, served
 
 log = logging.getLogger("lgmp.server")
 
@@ -58,15 +64,17 @@ OnGameFinished = Callable[[StoreGame, float, float], object]
 class _Peer:
     """A connection's socket-side half: what the shell needs to move its bytes."""
 
-    __slots__ = ("conn", "stream", "fd", "reader", "flusher", "wake")
+    __slots__ = ("conn", "stream", "fd", "reader", "flusher", "wake", "served", "rendered")
 
-    def __init__(self, conn: Connection, stream: trio.SocketStream):
+    def __init__(self, conn: Connection, stream: trio.SocketStream, served: ServedDialect = V1_0_SERVED):
         self.conn = conn
         self.stream = stream
         self.fd = stream.socket.fileno()
         self.reader = trio.CancelScope()  # cancelled to stop reading once the connection closes
         self.flusher: trio.Event | None = None  # while a flusher task runs: set when it ends
         self.wake: trio.Event | None = None  # set when a hold is released under a waiting flusher
+        self.served = served  # the dialect its listener speaks
+        self.rendered = served.renderer is not None  # sent its renderer's packets, not the core's
 
 
 class LGMPServer:
@@ -79,8 +87,17 @@ class LGMPServer:
         seed: int | None = None,
         server_spins: bool = False,
         on_game_finished: OnGameFinished | None = None,
+        dialect: str = "v1.0",
+        also_listen: Sequence[tuple[int, str]] = (),
     ):
+        """``dialect``: what the main port speaks; ``also_listen``: more (port, dialect)
+        listeners on the same host, sharing the rooms."""
         self.limits = limits or Limits()
+        self.dialect = served(dialect)
+        self.also_listen = [(port, served(name)) for port, name in also_listen]
+        #: (port, dialect name) of every listening port once serving, the main one first.
+        self.listening: list[tuple[int, str]] = []
+        self._renderers = Renderers()  # connections whose packets are rendered in another dialect
         self.hub = Hub(limits=self.limits, seed=seed, server_spins=server_spins)
         self._peers: dict[int, _Peer] = {}
         self._lost: list[_Peer] = []  # ended on their own side; the hub is told after the batch
@@ -109,15 +126,27 @@ class LGMPServer:
     # --- running -----------------------------------------------------------------
 
     async def serve(self, host: str = "127.0.0.1", port: int = 1111, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        self.listeners = await trio.open_tcp_listeners(port, host=host, backlog=4096)
-        self.port = self.listeners[0].socket.getsockname()[1]
-        log.info("LGMP server listening on %s:%d", host, self.port)
+        ports: list[tuple[list[trio.SocketListener], ServedDialect]] = []
+        try:
+            for number, dialect in [(port, self.dialect), *self.also_listen]:
+                ports.append((await trio.open_tcp_listeners(number, host=host, backlog=4096), dialect))
+        except BaseException:
+            for listeners, _ in ports:
+                for listener in listeners:
+                    await listener.aclose()
+            raise
+        self.listeners = [listener for listeners, _ in ports for listener in listeners]
+        self.port = ports[0][0][0].socket.getsockname()[1]
+        self.listening = [(listeners[0].socket.getsockname()[1], dialect.name) for listeners, dialect in ports]
+        for bound, name in self.listening:
+            log.info("LGMP server listening on %s:%d (%s)", host, bound, name)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._timer_loop)
             nursery.start_soon(self._store_loop)
-            for listener in self.listeners:
-                nursery.start_soon(self._accept_loop, listener)
+            for listeners, dialect in ports:
+                for listener in listeners:
+                    nursery.start_soon(self._accept_loop, listener, dialect)
             task_status.started(self.port)
 
     async def shutdown(self) -> None:
@@ -144,7 +173,7 @@ class LGMPServer:
 
     # --- connections --------------------------------------------------------------
 
-    async def _accept_loop(self, listener: trio.SocketListener) -> None:
+    async def _accept_loop(self, listener: trio.SocketListener, dialect: ServedDialect = V1_0_SERVED) -> None:
         while True:
             try:
                 stream = await listener.accept()
@@ -160,16 +189,19 @@ class LGMPServer:
                 log.warning("refusing a connection: at max_connections=%d", self.limits.max_connections)
                 await stream.aclose()
                 continue
-            self._nursery.start_soon(self._serve_connection, stream)
+            self._nursery.start_soon(self._serve_connection, stream, dialect)
 
-    async def _serve_connection(self, stream: trio.SocketStream) -> None:
+    async def _serve_connection(self, stream: trio.SocketStream, dialect: ServedDialect = V1_0_SERVED) -> None:
         try:
             address = "%s:%d" % stream.socket.getpeername()[:2]
         except OSError:
             address = "?"
         member = self.hub.connect(trio.current_time())
-        conn = Connection(member, limits=self.limits, peer=address)
-        peer = self._peers[member] = _Peer(conn, stream)
+        gap = self.limits.unity_packet_gap if dialect.paced else 0.0
+        conn = Connection(member, limits=self.limits, peer=address, dialect=dialect.wire, gap=gap)
+        peer = self._peers[member] = _Peer(conn, stream, dialect)
+        if dialect.renderer is not None:
+            self._renderers.add(member, dialect.renderer(member))
         self._poke_timer()
         log.debug("[conn %d %s] connected", member, address)
         try:
@@ -185,6 +217,7 @@ class LGMPServer:
             await self._final_flush(peer)
         finally:
             self._peers.pop(member, None)
+            self._renderers.remove(member)
             if peer.flusher is not None:
                 # The bounded flush is over: what is still queued (behind a hold, say)
                 # will never be written, and a flusher waiting at a hold must not
@@ -202,7 +235,7 @@ class LGMPServer:
     async def _read(self, peer: _Peer) -> None:
         conn, stream, hub, member = peer.conn, peer.stream, self.hub, peer.conn.member
         while conn.closing is None:
-            deadline = conn.next_deadline()
+            deadline = conn.read_deadline()
             try:
                 if deadline is None:
                     # No cancel scope between packets: an idle connection would
@@ -221,8 +254,12 @@ class LGMPServer:
                 return
             now = trio.current_time()
             conn.receive_data(data, now)
+            notices = peer.served.notices
             while (packet := conn.next_packet()) is not None:
-                self._run(hub.receive(member, packet, now))
+                if type(packet) in notices:  # read, and nothing to do but count it
+                    self._run(hub.notice(member, now))
+                else:
+                    self._run(hub.receive(member, packet, now))
             self._note_lost(peer)
         self._run([])
 
@@ -274,13 +311,15 @@ class LGMPServer:
         # most of the server's CPU time under load.
         touched: dict[_Peer, None] = {}
         peers = self._peers
+        renderers = self._renderers
+        rendering = bool(renderers)  # some connection speaks another dialect
         for event in events:
             kind = type(event)
             if kind is Deliver:
                 data = encode(event.packet)  # once, for every recipient
                 for member in event.to:
                     peer = peers.get(member)
-                    if peer is not None and peer.conn.closing is None:
+                    if peer is not None and peer.conn.closing is None and not peer.rendered:
                         peer.conn.send(data)
                         touched[peer] = None
             elif kind is CloseMember:
@@ -291,8 +330,20 @@ class LGMPServer:
                     touched[peer] = None
             elif kind is StoreGame:
                 self._store(event)
+            if rendering:
+                self._render(event, touched)
         for peer in touched:
             self._write(peer)
+
+    def _render(self, event: Event, touched: dict[_Peer, None]) -> None:
+        """Queue what ``event`` means to each connection of another dialect that it concerns."""
+        for member, packet in self._renderers.render(event):
+            peer = self._peers.get(member)
+            if peer is not None and peer.conn.closing is None:
+                dialect = peer.served
+                snapshot = type(packet) if type(packet) in dialect.snapshots else None
+                peer.conn.send(encode(packet, dialect.wire), snapshot=snapshot)
+                touched[peer] = None
 
     def _write(self, peer: _Peer) -> None:
         """Write what the connection has ready, straight to the non-blocking socket;
@@ -307,16 +358,18 @@ class LGMPServer:
             if conn.pending:
                 self._start_flusher(peer)
             return
-        data = conn.data_to_send()
-        try:
-            sent = os.write(peer.fd, data)
-        except BlockingIOError:
-            sent = 0
-        except OSError as exc:
-            conn.send_failed(exc.__class__.__name__)
-            self._note_lost(peer)
-            return
-        conn.bytes_sent(sent)
+        now = trio.current_time() if conn.paced else None
+        data = conn.data_to_send(now)
+        if data:  # (a paced packet may have to wait for its gap)
+            try:
+                sent = os.write(peer.fd, data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                conn.send_failed(exc.__class__.__name__)
+                self._note_lost(peer)
+                return
+            conn.bytes_sent(sent, now)
         if conn.pending:
             self._start_flusher(peer)
 
@@ -333,13 +386,20 @@ class LGMPServer:
                     peer.wake = trio.Event()
                     await peer.wake.wait()
                     continue
+                due = conn.send_deadline()  # paced: the next packet waits for its gap
+                if due is not None and due > trio.current_time():
+                    await trio.sleep_until(due)
+                    continue
                 await trio.lowlevel.wait_writable(peer.stream.socket)
-                data = conn.data_to_send()
+                now = trio.current_time() if conn.paced else None
+                data = conn.data_to_send(now)
+                if not data:
+                    continue
                 try:
                     sent = os.write(peer.fd, data)
                 except BlockingIOError:
                     sent = 0
-                conn.bytes_sent(sent)
+                conn.bytes_sent(sent, now)
         except (OSError, ValueError, trio.ClosedResourceError) as exc:
             conn.send_failed(exc.__class__.__name__)
             self._note_lost(peer)
@@ -444,9 +504,12 @@ async def run_server(
     server_spins: bool,
     on_game_finished: OnGameFinished | None = None,
     ready: Callable[[int], object] | None = None,
+    dialect: str = "v1.0",
+    also_listen: Sequence[tuple[int, str]] = (),
 ) -> None:
     """Run until SIGINT/SIGTERM, then shut down gracefully."""
-    server = LGMPServer(limits=limits, seed=seed, server_spins=server_spins, on_game_finished=on_game_finished)
+    server = LGMPServer(limits=limits, seed=seed, server_spins=server_spins, on_game_finished=on_game_finished,
+                        dialect=dialect, also_listen=also_listen)
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             bound = await nursery.start(server.serve, host, port)
