@@ -30,6 +30,7 @@ from ..wire.packets import (
     ServerPacket,
     Spin,
 )
+from ..wire.unity2022 import Lobby, UnityGameUpdate
 from ..game.rules import (
     CARD_SPACES,
     CAREERS,
@@ -63,6 +64,11 @@ class BotBrain:
             if packet.turn == self.seat and packet.space not in CARD_SPACES and packet is not self._last_spin_game:
                 self._last_spin_game = packet
                 return [Spin(draw_spin(self.rng))]
+        elif isinstance(packet, UnityGameUpdate):  # unity-2022: sent only once the turn is settled
+            if packet.turn == self.seat:
+                return [Spin(draw_spin(self.rng))]
+        elif isinstance(packet, Lobby):  # unity-2022: a player's own index, before its first GAME
+            self.seat = packet.index
         elif isinstance(packet, CardDealt):
             return self._answer(packet)
         elif isinstance(packet, FinalResults):
@@ -111,10 +117,11 @@ async def play_bot(
     seed: int | None = None,
     delay: float = 0.0,
     games: int = 1,
+    dialect: str = "v1.0",
 ) -> BotResult:
     """Join ``code`` as a bot and play until ``games`` games end (or the room closes)."""
     rng = random.Random(seed)
-    async with await LGMPClient.connect(host, port) as client:
+    async with await LGMPClient.connect(host, port, dialect=dialect) as client:
         answer = await client.join(code)
         if answer is not JoinAnswer.PLAYER:
             log.warning("bot %s: JOIN %s answered %d (%s)", name, code, answer, answer.name)
