@@ -56,6 +56,22 @@ def _limits_from(args: argparse.Namespace) -> Limits:
     return Limits(**{name: getattr(args, name) for name in Limits.option_names()})
 
 
+DIALECT_NAMES = ("v1.0", "unity-2022")  # lgmp.wire.dialects.DIALECTS, without importing the codec here
+
+
+def _add_dialect_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--dialect", choices=DIALECT_NAMES, default="v1.0",
+                        help=f"{what} (default v1.0; unity-2022: the game's Unity client, PROTOCOL.md chapter 12)")
+
+
+def _port_and_dialect(text: str) -> tuple[int, str]:
+    """``--also-listen PORT:DIALECT``."""
+    port, _, dialect = text.partition(":")
+    if not port.isdigit() or dialect not in DIALECT_NAMES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not PORT:DIALECT (a dialect is one of {', '.join(DIALECT_NAMES)})")
+    return int(port), dialect
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lgmp", description="LGMP v1.0 server and tools for Let's Go Marketing!")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -68,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--server-spins", action="store_true", help="the server draws every spin itself (anti-cheat)")
     serve.add_argument("--db", default=None, help="results database (default lgmp-results.sqlite3)")
     serve.add_argument("--no-db", action="store_true", help="do not store results")
+    _add_dialect_option(serve, "what clients on --port speak")
+    serve.add_argument("--also-listen", action="append", type=_port_and_dialect, default=[], metavar="PORT:DIALECT",
+                       help="listen on another port too, for clients of that dialect; rooms are shared (repeatable)")
     _add_limit_options(serve)
 
     host = commands.add_parser("host", help="create a room and show its board as the game goes")
@@ -82,10 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     bot.add_argument("--delay", type=float, default=0.5, help="seconds a bot thinks before each move (default 0.5)")
     bot.add_argument("--seed", type=int, default=None)
     bot.add_argument("--games", type=int, default=1, help="games to play before leaving (default 1)")
+    _add_dialect_option(bot, "what the bots speak")
 
     play = commands.add_parser("play", help="play in this terminal")
     play.add_argument("code", help="the room code")
     _add_connect_options(play)
+    _add_dialect_option(play, "what to speak")
 
     demo = commands.add_parser("demo", help="start a server, a host view and bots, and show a whole game")
     demo.add_argument("--bots", type=int, default=4, help="how many bots play (1-6, default 4)")
@@ -123,7 +144,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "play":
         from .clients.play import run_play
 
-        return trio.run(run_play, args.host, args.port, args.code)
+        return trio.run(run_play, args.host, args.port, args.code, args.dialect)
     if args.command == "demo":
         from .clients.views import run_demo
 
@@ -155,7 +176,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     def ready(port: int) -> None:
         where = args.db or "lgmp-results.sqlite3"
-        print(f"LGMP server on {args.host}:{port}" + ("" if args.no_db else f", results in {where}"), flush=True)
+        ports = "".join(f", {p} ({d})" for p, d in args.also_listen)
+        dialects = f" ({args.dialect}){ports}" if args.also_listen or args.dialect != "v1.0" else ""
+        print(f"LGMP server on {args.host}:{port}{dialects}" + ("" if args.no_db else f", results in {where}"), flush=True)
 
     try:
         trio.run(
@@ -167,6 +190,8 @@ def _serve(args: argparse.Namespace) -> int:
                 server_spins=args.server_spins,
                 on_game_finished=on_game_finished,
                 ready=ready,
+                dialect=args.dialect,
+                also_listen=args.also_listen,
             )
         )
     except OSError as exc:
@@ -186,7 +211,8 @@ async def _bots(args: argparse.Namespace) -> int:
 
     async def one(i: int) -> None:
         seed = None if args.seed is None else args.seed + i
-        results.append(await play_bot(args.host, args.port, args.code, name=f"Bot{i + 1}", seed=seed, delay=args.delay, games=args.games))
+        results.append(await play_bot(args.host, args.port, args.code, name=f"Bot{i + 1}", seed=seed, delay=args.delay,
+                                      games=args.games, dialect=args.dialect))
 
     async with trio.open_nursery() as nursery:
         for i in range(args.count):
