@@ -205,7 +205,7 @@ class Summary:
 
 def start_server(cfg: Config, log_path: Path) -> tuple[subprocess.Popen, int]:
     cmd = [
-        sys.executable, "-m", "lgmp.cli", "--log-level", "warning", "serve", "--no-db",
+        sys.executable, "-m", "lgmp.cli", "--log-level", "warning", "serve", "--no-db", "--no-http",
         "--host", HOST, "--port", "0", "--seed", str(cfg.seed),
         "--join-timeout", str(cfg.join_timeout), "--packet-timeout", str(cfg.packet_timeout),
         *cfg.server_args,

@@ -1,4 +1,4 @@
-"""``lgmp``: the command line. Sub-commands: serve, host, bot, play, demo, results."""
+"""``lgmp``: the command line. Sub-commands: serve, host, bot, play, demo, results, rooms."""
 
 from __future__ import annotations
 
@@ -52,6 +52,49 @@ def _add_limit_options(parser: argparse.ArgumentParser) -> None:
         )
 
 
+def _add_http_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("HTTP: metrics, room API, spectator pages")
+    group.add_argument("--http", default="127.0.0.1:8111", metavar="HOST:PORT",
+                       help="where to serve HTTP (default 127.0.0.1:8111; port 0 picks a free one)")
+    group.add_argument("--no-http", action="store_true", help="serve no HTTP")
+    group.add_argument("--admin-token", default=None, metavar="TOKEN",
+                       help="bearer token that allows DELETE /api/rooms/CODE (none: refused)")
+    group.add_argument("--admin-token-file", default=None, metavar="PATH", help="read the admin token from this file")
+
+
+def _http_companion(args: argparse.Namespace, results_path: str | None):
+    """The HTTP service's factory for run_server, or None with --no-http. Raises ValueError."""
+    if args.no_http:
+        return None
+    from .http.service import HTTPService, HTTPSettings, parse_address
+
+    host, port = parse_address(args.http)
+    token = args.admin_token
+    if args.admin_token_file:
+        try:
+            with open(args.admin_token_file) as f:
+                token = f.read().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read the admin token file: {exc.strerror or exc}") from exc
+        if not token:
+            raise ValueError(f"the admin token file {args.admin_token_file} is empty")
+
+    def http_ready(url: str) -> None:
+        print(f"HTTP on {url} (pages, /api/rooms, /metrics)", flush=True)
+
+    settings = HTTPSettings(host=host, port=port, admin_token=token, results_path=results_path, on_ready=http_ready)
+    return lambda server: HTTPService(server, settings)
+
+
+def _listen_error(exc: BaseException) -> OSError | None:
+    """The OSError inside what trio raised (its nurseries wrap errors in groups)."""
+    if isinstance(exc, OSError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        return _listen_error(exc.exceptions[0])
+    return None
+
+
 def _limits_from(args: argparse.Namespace) -> Limits:
     return Limits(**{name: getattr(args, name) for name in Limits.option_names()})
 
@@ -84,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--server-spins", action="store_true", help="the server draws every spin itself (anti-cheat)")
     serve.add_argument("--db", default=None, help="results database (default lgmp-results.sqlite3)")
     serve.add_argument("--no-db", action="store_true", help="do not store results")
+    _add_http_options(serve)
     _add_dialect_option(serve, "what clients on --port speak")
     serve.add_argument("--also-listen", action="append", type=_port_and_dialect, default=[], metavar="PORT:DIALECT",
                        help="listen on another port too, for clients of that dialect; rooms are shared (repeatable)")
@@ -112,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--bots", type=int, default=4, help="how many bots play (1-6, default 4)")
     demo.add_argument("--delay", type=float, default=0.15, help="seconds a bot thinks before each move")
     demo.add_argument("--seed", type=int, default=None)
+
+    rooms = commands.add_parser("rooms", help="list a running server's rooms (from its HTTP API)")
+    rooms.add_argument("--url", default="http://127.0.0.1:8111", help="the server's HTTP address (default http://127.0.0.1:8111)")
+    rooms.add_argument("--json", action="store_true", help="print the API's JSON as it is")
 
     results = commands.add_parser("results", help="show stored game results")
     try:
@@ -153,6 +201,10 @@ def _run(args: argparse.Namespace) -> int:
         from .results.cli import run
 
         return run(args)
+    if args.command == "rooms":
+        from .http.rooms_cli import run_rooms
+
+        return run_rooms(args.url, as_json=args.json)
     raise AssertionError(args.command)
 
 
@@ -181,6 +233,13 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"LGMP server on {args.host}:{port}{dialects}" + ("" if args.no_db else f", results in {where}"), flush=True)
 
     try:
+        companion = _http_companion(args, None if args.no_db else (args.db or "lgmp-results.sqlite3"))
+    except ValueError as exc:
+        print(f"lgmp serve: --http: {exc}" if "HOST:PORT" in str(exc) else f"lgmp serve: {exc}", file=sys.stderr)
+        if store is not None:
+            store.close()
+        return 2
+    try:
         trio.run(
             lambda: run_server(
                 host=args.host,
@@ -192,10 +251,17 @@ def _serve(args: argparse.Namespace) -> int:
                 ready=ready,
                 dialect=args.dialect,
                 also_listen=args.also_listen,
+                companion=companion,
             )
         )
-    except OSError as exc:
-        print(f"lgmp serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+    except (OSError, ExceptionGroup) as exc:
+        error = _listen_error(exc)
+        if error is None:
+            raise
+        if type(error).__name__ == "CannotListen":  # the HTTP side's address
+            print(f"lgmp serve: {error.strerror}", file=sys.stderr)
+            return 1
+        print(f"lgmp serve: cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
         return 1
     finally:
         if store is not None:

@@ -68,6 +68,18 @@ class Limits:
     # How long shutdown waits for queued RSETs to drain before closing anyway.
     shutdown_grace: float = field(default=2.0, metadata={"help": "seconds shutdown waits for RSETs to drain"})
 
+    # Spectators (lgmp serve --http): each live page holds a socket, a task and a
+    # queue. A party has a wall screen and a few friends watching; 50 on one room
+    # is already a crowd, and more is a scraper or an attack.
+    max_viewers_per_room: int = field(default=50, metadata={"help": "live spectator pages on one room; more are refused (HTTP 503)"})
+    # Across the server: each stream costs a descriptor taken from the same pool as
+    # players' connections; 500 keeps spectators a small share of max_connections.
+    max_viewers: int = field(default=500, metadata={"help": "live spectator pages in total; more are refused (HTTP 503)"})
+    # Updates waiting for one viewer. They are coalesced to a few a second per room,
+    # so a full queue means the viewer stalled for seconds: it is dropped (its
+    # browser reconnects and gets the room afresh) rather than ever slowing the room.
+    viewer_queue: int = field(default=16, metadata={"help": "updates queued for one spectator before it is dropped as not reading"})
+
     @classmethod
     def option_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]

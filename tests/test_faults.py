@@ -564,7 +564,7 @@ def test_sigterm_mid_game_sends_rset_and_exits_0(tmp_path):
     port = _free_port()
     db = tmp_path / "results.sqlite3"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lgmp.cli", "serve", "--port", str(port), "--db", str(db)],
+        [sys.executable, "-m", "lgmp.cli", "serve", "--no-http", "--port", str(port), "--db", str(db)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

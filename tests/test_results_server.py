@@ -80,7 +80,7 @@ def test_sigkill_right_after_finl_keeps_the_game(tmp_path):
     db = tmp_path / "results.sqlite3"
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lgmp.cli", "serve", "--port", str(port), "--db", str(db)],
+        [sys.executable, "-m", "lgmp.cli", "serve", "--no-http", "--port", str(port), "--db", str(db)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:

@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
 
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "lgmp.cli", "--log-level", "warning", "serve", "--no-db", "--port", str(port)],
+        [sys.executable, "-m", "lgmp.cli", "--log-level", "warning", "serve", "--no-db", "--no-http", "--port", str(port)],
         stdout=subprocess.PIPE, text=True,
     )
     try:

@@ -66,6 +66,9 @@ class Phase:
     title: str
     loadgen_args: list[str]
     plot: bool = True
+    spectators: int = 0  # live spectator streams (HTTP on) watching ``watched`` rooms
+    watched: int = 0
+    optional: bool = False  # runs only when --only names it
 
 
 def _log(msg: str) -> None:
@@ -76,9 +79,12 @@ class ServerProcess:
     """A server in a child process; ``port`` and ``pid`` once it is listening."""
 
     READY = re.compile(r"server on [^:\s]+:(\d+)")
+    HTTP_READY = re.compile(r"HTTP on (http://\S+)")
 
-    def __init__(self, argv: list[str], log_path: str, *, timeout: float = 30.0, root: str | None = None):
+    def __init__(self, argv: list[str], log_path: str, *, timeout: float = 30.0, root: str | None = None,
+                 http: bool = False):
         self.log = open(log_path, "w")
+        self.http_url: str | None = None
         env, cwd = None, _ROOT
         self.tmp = None
         if root:
@@ -99,6 +105,11 @@ class ServerProcess:
             match = self.READY.search(line)
             if match:
                 self.port = int(match.group(1))
+                if not http:
+                    return
+            match = self.HTTP_READY.search(line)
+            if match:
+                self.http_url = match.group(1)
                 return
         self.stop()
         raise RuntimeError(f"server did not start: {' '.join(argv)} (last line {line!r}; see {log_path})")
@@ -121,9 +132,10 @@ class ServerProcess:
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def server_argv(kind: str, args: argparse.Namespace, *, profile_to: str | None = None) -> list[str]:
+def server_argv(kind: str, args: argparse.Namespace, *, profile_to: str | None = None, http: bool = False) -> list[str]:
     if kind == "lgmp":
         argv = ["lgmp.cli", "--log-level", args.server_log_level, "serve", "--no-db", "--port", "0",
+                *(["--http", "127.0.0.1:0"] if http else ["--no-http"]),
                 "--seed", str(args.seed),  # the same games every run: the card mix sets the packet mix
                 "--packet-rate", "1000000", "--packet-burst", "1000000",
                 "--max-connections", str(max(19_500, args.idle + 2_000)),
@@ -138,8 +150,10 @@ def server_argv(kind: str, args: argparse.Namespace, *, profile_to: str | None =
 def run_phase(phase: Phase, args: argparse.Namespace, *, profile_to: str | None = None) -> dict:
     out = args.out
     _log(f"--- {phase.name}: {phase.title} ({phase.server} server) ---")
-    server = ServerProcess(server_argv(phase.server, args, profile_to=profile_to), os.path.join(out, f"server-{phase.name}.log"),
-                           root=args.server_root)
+    http = phase.spectators > 0
+    server = ServerProcess(server_argv(phase.server, args, profile_to=profile_to, http=http),
+                           os.path.join(out, f"server-{phase.name}.log"), root=args.server_root, http=http)
+    watchers = SpectatorStreams(server.http_url, phase.watched, phase.spectators) if http else None
     json_path = os.path.join(out, f"{phase.name}.json")
     argv = [sys.executable, "-m", "tools.loadgen", "--port", str(server.port), "--server-pid", str(server.pid),
             "--seed", str(args.seed),
@@ -154,6 +168,8 @@ def run_phase(phase: Phase, args: argparse.Namespace, *, profile_to: str | None 
         # The load generator's summary goes to stderr with its progress: stdout is the table.
         done = subprocess.run(argv, cwd=_ROOT, stdout=sys.stderr, stderr=sys.stderr, timeout=args.phase_timeout)
     finally:
+        if watchers is not None:
+            watchers.stop()
         server.stop()
     if done.returncode != 0 or not os.path.exists(json_path):
         raise RuntimeError(f"load generator failed in phase {phase.name} (exit {done.returncode})")
@@ -161,7 +177,74 @@ def run_phase(phase: Phase, args: argparse.Namespace, *, profile_to: str | None 
         result = json.load(f)
     result["server"] = phase.server
     result["title"] = phase.title
+    if watchers is not None:
+        result["spectators"] = watchers.figures()
     return result
+
+
+class SpectatorStreams:
+    """``count`` live spectator streams (``GET /rooms/CODE/events``) spread over the first
+    ``rooms`` rooms the server lists, read as fast as they come in a thread of this
+    (otherwise idle) process, until ``stop``."""
+
+    def __init__(self, url: str, rooms: int, count: int, *, timeout: float = 20.0):
+        import threading
+
+        self.url, self.rooms, self.count, self.timeout = url, rooms, count, timeout
+        self.bytes = self.events = self.opened = self.refused = 0
+        self.codes: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import selectors
+        import socket
+        import urllib.request
+        from urllib.parse import urlsplit
+
+        deadline = time.monotonic() + self.timeout
+        while len(self.codes) < self.rooms and time.monotonic() < deadline and not self._stop.is_set():
+            with urllib.request.urlopen(self.url + "/api/rooms", timeout=5) as response:
+                self.codes = [r["code"] for r in json.load(response)["rooms"] if r["phase"] == "game"][: self.rooms]
+            time.sleep(0.05)
+        if not self.codes:
+            _log("spectators: no room to watch")
+            return
+        where = urlsplit(self.url)
+        selector = selectors.DefaultSelector()
+        for i in range(self.count):
+            sock = socket.create_connection((where.hostname, where.port))
+            code = self.codes[i % len(self.codes)]
+            sock.sendall(f"GET /rooms/{code}/events HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+            sock.setblocking(False)
+            selector.register(sock, selectors.EVENT_READ)
+        self.opened = self.count
+        _log(f"spectators: {self.count} streams on rooms {', '.join(self.codes)}")
+        while not self._stop.is_set():
+            for key, _ in selector.select(timeout=0.2):
+                try:
+                    data = key.fileobj.recv(262144)
+                except OSError:
+                    data = b""
+                if not data:
+                    selector.unregister(key.fileobj)
+                    key.fileobj.close()
+                    continue
+                if b" 503 " in data[:20]:
+                    self.refused += 1
+                self.bytes += len(data)
+                self.events += data.count(b"event: room")
+        for key in list(selector.get_map().values()):
+            key.fileobj.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def figures(self) -> dict:
+        return {"streams": self.opened, "rooms": len(self.codes), "updates": self.events, "bytes": self.bytes,
+                "refused": self.refused}
 
 
 def phases(args: argparse.Namespace) -> list[Phase]:
@@ -178,6 +261,8 @@ def phases(args: argparse.Namespace) -> list[Phase]:
         out.append(Phase("paced-lgmp", "lgmp", f"paced, {args.paced_rooms} rooms x {args.spin_rate:g} spin/s",
                          ["--rooms", str(args.paced_rooms), "--spin-rate", str(args.spin_rate),
                           "--duration", str(args.paced_duration), "--warmup", str(args.paced_warmup)]))
+    out.append(Phase("storm-http", "lgmp", f"{title}, HTTP on, {args.spectators} spectators on {args.watched_rooms} rooms",
+                     storm, spectators=args.spectators, watched=args.watched_rooms, optional=True))
     if args.idle:
         out.append(Phase("idle-lgmp", "lgmp", f"{args.idle} idle + {args.idle_rooms} rooms flat out",
                          ["--idle", str(args.idle), "--rooms", str(args.idle_rooms),
@@ -245,6 +330,16 @@ def verdicts(results: dict[str, dict], args: argparse.Namespace) -> list[str]:
                      f"out/in {ours['packets_out'] / max(ours['packets_in'], 1):.1f} vs the baselines' "
                      f"{(base or direct)['packets_out'] / max((base or direct)['packets_in'], 1):.1f}; "
                      f"a received packet costs more than a sent one)")
+    watched = results.get("storm-http")
+    if watched and watched.get("packets_per_cpu_s"):
+        sp = watched.get("spectators", {})
+        line = (f"observation: turn storm with HTTP on and {sp.get('streams', 0)} spectators on {sp.get('rooms', 0)} rooms "
+                f"({sp.get('updates', 0):,} updates, {sp.get('bytes', 0) / 1e6:.1f} MB received): "
+                f"{watched['packets_per_cpu_s']:,.0f} pkts/CPU-s, SPIN->GAME p99 {watched['latency']['p99_ms']:.2f} ms")
+        if ours and ours.get("packets_per_cpu_s"):
+            line += (f"; HTTP off: {ours['packets_per_cpu_s']:,.0f} pkts/CPU-s, p99 {ours['latency']['p99_ms']:.2f} ms; "
+                     f"cost of observation {1 - watched['packets_per_cpu_s'] / ours['packets_per_cpu_s']:.1%} of packets per CPU-second")
+        lines.append(line)
     paced = results.get("paced-lgmp")
     if paced:
         p99 = paced["latency"]["p99_ms"]
@@ -314,7 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="our server's --seed and the load generator's (default 1)")
     p.add_argument("--phase-timeout", type=float, default=300.0, help="give up on a phase after this long, s")
     p.add_argument("--only", default="", metavar="PHASES",
-                   help="run only these phases (comma-separated name prefixes: storm-lgmp, storm-baseline, paced, idle)")
+                   help="run only these phases (comma-separated name prefixes: storm-lgmp, storm-baseline, paced, idle; "
+                        "storm-http, the turn storm with HTTP on and spectators watching, runs only when named)")
+    p.add_argument("--spectators", type=int, default=100, help="storm-http: live spectator streams (default 100)")
+    p.add_argument("--watched-rooms", type=int, default=10, help="storm-http: rooms they watch (default 10)")
     p.add_argument("--server-root", default=None, metavar="DIR",
                    help="run the servers from another checkout (its lgmp package, which the baseline's codec "
                         "comes from too), e.g. to measure a patch; the load generator stays this one")
@@ -344,7 +442,10 @@ def main(argv: list[str] | None = None) -> int:
     _log(f"open files: soft limit {soft}, hard limit {hard}; {os.cpu_count()} CPUs")
     started = time.perf_counter()
     results: dict[str, dict] = {}
-    chosen = [p for p in phases(args) if not args.only or any(p.name.startswith(o) for o in args.only.split(","))]
+    only = [o for o in args.only.split(",") if o]
+    chosen = [p for p in phases(args)
+              if (not p.optional and (not only or any(p.name.startswith(o) for o in only)))
+              or (p.optional and any(o.startswith(p.name) for o in only))]
     failed = []
     for phase in chosen:
         try:

@@ -170,6 +170,15 @@ class Hub:
     def next_deadline(self) -> float | None:
         return self._timers[0][0] if self._timers else None
 
+    def close_room(self, code: str, reason: str) -> list[Event]:
+        """Close room ``code`` (any letter case) as its host leaving would, but with the
+        host sent RSET too: RSET to every member, then close them. [] if there is none."""
+        room = self.rooms.get(normalize_room_code(code))
+        if room is None:
+            return []
+        log.info("[%s] closing the room: %s", room.code, reason)
+        return self._after_room(room, room.close(reason))
+
     def shutdown(self, reason: str = "the server is shutting down") -> list[Event]:
         """RSET to every member of every room, then close every connection."""
         outputs: list[Event] = []

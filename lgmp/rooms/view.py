@@ -63,6 +63,10 @@ class RoomView:
     card: CardView | None = None  # the card on the table, until the next GAME or card
     standings: tuple[tuple[int, int, str, int], ...] = ()  # the last game's (seat, place, career, salary)
     games: int = 0  # games finished in this room
+    # Who played the current (or last) game, seat -> (name, avatar): standings still
+    # name a player whose seat was freed when the game ended.
+    roster: dict[int, tuple[str, int]] = field(default_factory=dict)
+    last_move: PieceMoved | None = None  # the latest move of the current game, for a caption
 
     def apply(self, event: Event) -> None:
         handler = _APPLY.get(type(event))
@@ -71,6 +75,17 @@ class RoomView:
 
     def seats_in_order(self) -> list[SeatView]:
         return [self.seats[n] for n in SEATS if n in self.seats]
+
+    def name_of(self, seat: int) -> str:
+        """The seat's player's name, from the seat or, once it was freed, the roster."""
+        if seat in self.seats and self.seats[seat].name:
+            return self.seats[seat].name
+        return self.roster.get(seat, ("", 0))[0]
+
+    def avatar_of(self, seat: int) -> int:
+        if seat in self.seats and self.seats[seat].avatar:
+            return self.seats[seat].avatar
+        return self.roster.get(seat, ("", 0))[1]
 
     # --- one method per fact ----------------------------------------------------------
 
@@ -101,11 +116,14 @@ class RoomView:
 
     def _started(self, e: GameStarted) -> None:
         self.phase, self.turn, self.card, self.standings = "game", e.turn, None, ()
+        self.roster = {seat: (name, avatar) for seat, name, avatar in e.players}
+        self.last_move = None
         for seat in self.seats.values():
             seat.space, seat.tokens, seat.place, seat.career, seat.salary = 0, [0] * len(Field), None, None, None
 
     def _moved(self, e: PieceMoved) -> None:
         self.seats[e.seat].space = e.end
+        self.last_move = e
 
     def _turn(self, e: TurnChanged) -> None:
         self.turn, self.space = e.turn, e.space

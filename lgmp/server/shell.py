@@ -34,6 +34,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import trio
 
@@ -41,8 +42,10 @@ from ..limits import Limits
 from ..rooms.events import CloseMember, Deliver, Event, StoreGame
 from ..rooms.hub import Hub
 from ..wire.codec import encode
+from ..wire.packets import Spin
 from .connection import Connection
 from .dialects import V1_0_SERVED, Renderers, ServedDialect, served
+from .stats import ShellStats
 
 log = logging.getLogger("lgmp.server")
 
@@ -59,6 +62,14 @@ _CAPACITY_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 _ACCEPT_BACKOFF = 0.1  # seconds: long enough for a closing socket to free its descriptor
 
 OnGameFinished = Callable[[StoreGame, float, float], object]
+
+
+class Companion(Protocol):
+    """A service run beside the server by ``run_server`` (``lgmp serve --http``)."""
+
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None: ...
+
+    async def shutdown(self) -> None: ...
 
 
 class _Peer:
@@ -111,6 +122,7 @@ class LGMPServer:
         self._nursery: trio.Nursery | None = None
         self._store_done = trio.Event()
         self._observers: list[Callable[[list[Event], float], object]] = []
+        self.stats = ShellStats()  # counters only the shell sees (connections, packets, timings)
 
     def watch(self, observer: Callable[[list[Event], float], object]) -> None:
         """Call ``observer(events, now)`` with every batch of the core's events, before
@@ -122,6 +134,13 @@ class LGMPServer:
     def open_connections(self) -> int:
         """Sockets the server still holds (a closing one counts until it is closed)."""
         return len(self._peers)
+
+    def close_room(self, code: str, reason: str = "closed by an operator") -> bool:
+        """Close room ``code`` as if its host left: RSET to every member, then close them.
+        False when there is no such room."""
+        events = self.hub.close_room(code, reason)
+        self._run(events)
+        return bool(events)
 
     # --- running -----------------------------------------------------------------
 
@@ -202,6 +221,7 @@ class LGMPServer:
         peer = self._peers[member] = _Peer(conn, stream, dialect)
         if dialect.renderer is not None:
             self._renderers.add(member, dialect.renderer(member))
+        self.stats.opened += 1
         self._poke_timer()
         log.debug("[conn %d %s] connected", member, address)
         try:
@@ -218,6 +238,7 @@ class LGMPServer:
         finally:
             self._peers.pop(member, None)
             self._renderers.remove(member)
+            self.stats.connection_closed(conn.closing)
             if peer.flusher is not None:
                 # The bounded flush is over: what is still queued (behind a hold, say)
                 # will never be written, and a flusher waiting at a hold must not
@@ -255,11 +276,19 @@ class LGMPServer:
             now = trio.current_time()
             conn.receive_data(data, now)
             notices = peer.served.notices
+            received = self.stats.received
             while (packet := conn.next_packet()) is not None:
-                if type(packet) in notices:  # read, and nothing to do but count it
+                kind = type(packet)
+                received[kind] += 1
+                if kind in notices:  # read, and nothing to do but count it
                     self._run(hub.notice(member, now))
-                else:
+                    continue
+                if kind is Spin:  # time what the server adds to SPIN->GAME, up to the written GAME
+                    started = time.perf_counter()
                     self._run(hub.receive(member, packet, now))
+                    self.stats.spin_seconds.observe(time.perf_counter() - started)
+                    continue
+                self._run(hub.receive(member, packet, now))
             self._note_lost(peer)
         self._run([])
 
@@ -313,15 +342,19 @@ class LGMPServer:
         peers = self._peers
         renderers = self._renderers
         rendering = bool(renderers)  # some connection speaks another dialect
+        sent = self.stats.sent
         for event in events:
             kind = type(event)
             if kind is Deliver:
                 data = encode(event.packet)  # once, for every recipient
+                queued = 0
                 for member in event.to:
                     peer = peers.get(member)
                     if peer is not None and peer.conn.closing is None and not peer.rendered:
                         peer.conn.send(data)
                         touched[peer] = None
+                        queued += 1
+                sent[type(event.packet)] += queued
             elif kind is CloseMember:
                 peer = peers.get(event.member)
                 if peer is not None and peer.conn.closing is None:
@@ -340,9 +373,10 @@ class LGMPServer:
         for member, packet in self._renderers.render(event):
             peer = self._peers.get(member)
             if peer is not None and peer.conn.closing is None:
-                dialect = peer.served
-                snapshot = type(packet) if type(packet) in dialect.snapshots else None
+                dialect, kind = peer.served, type(packet)
+                snapshot = kind if kind in dialect.snapshots else None
                 peer.conn.send(encode(packet, dialect.wire), snapshot=snapshot)
+                self.stats.sent[kind] += 1
                 touched[peer] = None
 
     def _write(self, peer: _Peer) -> None:
@@ -468,7 +502,9 @@ class LGMPServer:
             async for game, started, ended, token in self._store_receive:
                 if self._on_game_finished is not None:
                     with trio.CancelScope(shield=True):
+                        begun = time.perf_counter()
                         await trio.to_thread.run_sync(self._commit, game, started, ended)
+                        self.stats.commit_seconds.observe(time.perf_counter() - begun)
                 self._release(game, token)
         finally:
             self._store_done.set()
@@ -504,19 +540,29 @@ async def run_server(
     server_spins: bool,
     on_game_finished: OnGameFinished | None = None,
     ready: Callable[[int], object] | None = None,
+    companion: Callable[[LGMPServer], Companion] | None = None,
     dialect: str = "v1.0",
     also_listen: Sequence[tuple[int, str]] = (),
 ) -> None:
-    """Run until SIGINT/SIGTERM, then shut down gracefully."""
+    """Run until SIGINT/SIGTERM, then shut down gracefully.
+
+    ``companion``, if given, makes a service that runs beside the server in the same
+    process (the HTTP side): started once the server listens, shut down after it.
+    ``dialect`` and ``also_listen``: as ``LGMPServer``'s."""
     server = LGMPServer(limits=limits, seed=seed, server_spins=server_spins, on_game_finished=on_game_finished,
                         dialect=dialect, also_listen=also_listen)
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            beside = companion(server) if companion is not None else None  # watching before the first connection
             bound = await nursery.start(server.serve, host, port)
             if ready is not None:
                 ready(bound)
+            if beside is not None:
+                await nursery.start(beside.serve)
             async for signum in signals:
                 log.info("received %s", signal.Signals(signum).name)
                 break
         await server.shutdown()
+        if beside is not None:
+            await beside.shutdown()
         nursery.cancel_scope.cancel()

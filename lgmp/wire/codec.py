@@ -291,9 +291,10 @@ MAX_PACKET_SIZE: dict[Direction, int] = {
 _TAGS: dict[type, tuple[bytes, Direction]] = {d.packet_type: (d.tag, d.direction) for d in DECLARATIONS}
 
 
-def tag_of(packet: Packet) -> str:
-    """The 4-letter tag ``packet`` is sent with (in any dialect that has it)."""
-    return _TAGS[type(packet)][0].decode("ascii")
+def tag_of(packet: Packet | type) -> str:
+    """The 4-letter tag ``packet`` (or a packet class) is sent with, in any dialect that has it."""
+    kind = packet if isinstance(packet, type) else type(packet)
+    return _TAGS[kind][0].decode("ascii")
 
 
 def direction_of(packet: Packet) -> Direction:
