@@ -10,6 +10,7 @@ import trio
 
 from lgmp.clients.bot import play_bot
 from lgmp.clients.client import LGMPClient
+from lgmp.limits import Limits
 from lgmp.server.shell import LGMPServer
 from lgmp.wire.codec import encode
 from lgmp.wire.packets import Direction, ReadyRequest, Reset, StartGame
@@ -86,7 +87,7 @@ def test_the_command_line_takes_the_dialect(capsys, tmp_path):
 
 
 async def test_a_2022_game_through_the_tap(nursery):
-    server = LGMPServer(seed=11, dialect="unity-2022")
+    server = LGMPServer(seed=11, dialect="unity-2022", limits=Limits(unity_packet_gap=0.005))
     server_port = await nursery.start(server.serve, "127.0.0.1", 0)
     records, stats = [], TapStats()
     closed = {}

@@ -12,7 +12,6 @@ reverse) play whole games too.
 from __future__ import annotations
 
 import dataclasses
-import random
 from dataclasses import dataclass, field
 
 import pytest
@@ -21,17 +20,31 @@ import trio.testing
 
 from lgmp.clients.bot import BotResult, play_bot
 from lgmp.clients.client import LGMPClient
+from lgmp.http.metrics import EventCounts, Gauges, LGMPCollector, SpectatorCounts
 from lgmp.rooms.events import PacketIgnored
+from lgmp.server.stats import ShellStats
 from lgmp.game import rules
 from lgmp.game.rules import FINISH_SPACE, SpaceKind
-from lgmp.wire.packets import CardDealt, FinalResults, JoinAnswer, ReadyAnswer, ReadyResponse, Reset, StartGame
+from lgmp.wire.packets import (
+    CardDealt,
+    FinalResults,
+    JoinAnswer,
+    ReadyAnswer,
+    ReadyRequest,
+    ReadyResponse,
+    Reset,
+    StartGame,
+)
 from lgmp.wire.unity2022 import (
     CardUpdate,
+    EndTurn,
+    Land,
     HostUpdate,
     Lobby,
     Move,
     PlayerUpdate,
     UnityGameUpdate,
+    UnityReadyResponse,
 )
 from tests.conftest import TEST_LIMITS, recv
 from tests.test_server import observe_host
@@ -252,6 +265,9 @@ async def test_land_and_endt_change_nothing_and_count_as_packets(lgmp_server, nu
     await host.send(StartGame())
     assert await recv(host) == UnityGameUpdate(1)
     assert ignored == []  # not refused: read, and nothing happened
+    stats = net.server.stats
+    assert stats.received[Land] == 1 and stats.received[EndTurn] == 1 and stats.sent[UnityGameUpdate] == 2
+    assert stats.sent[HostUpdate] == 1 and stats.sent[Lobby] == 2  # the host's one of each, the player's index
     # A flood of them is still a flood.
     await host.send_raw(b"ENDT" * 20)
     with trio.fail_after(5):
@@ -294,3 +310,17 @@ async def test_a_2022_player_reclaims_its_seat_mid_game(lgmp_server, nursery, cl
         rest = [await recv(back) for _ in range(3)]
     assert rest == [PlayerUpdate((0, 1, 0, 1, 1, 1)), Lobby(2), UnityGameUpdate(1)]
     assert back.seat == 2
+
+
+def test_metrics_count_2022_packets_under_their_tags():
+    stats = ShellStats()
+    stats.received[ReadyRequest] += 2  # a v1.0 REDY and a 2022 one: the same class
+    stats.received[Land] += 1
+    stats.sent[ReadyResponse] += 3
+    stats.sent[UnityReadyResponse] += 4
+    collector = LGMPCollector(stats, EventCounts(), SpectatorCounts(), lambda: Gauges(0, {}, {}, 0))
+    families = {f.name: f for f in collector.collect()}
+    sent = {s.labels["tag"]: s.value for s in families["lgmp_packets_sent"].samples if s.name.endswith("_total")}
+    received = {s.labels["tag"]: s.value for s in families["lgmp_packets_received"].samples if s.name.endswith("_total")}
+    assert sent["REDY"] == 7 and received["REDY"] == 2 and received["LAND"] == 1
+    assert {"LOBY", "HUPD", "PUPD", "MOVE", "CUPD"} <= set(sent) and {"LAND", "ENDT"} <= set(received)

@@ -17,7 +17,7 @@ import trio.testing
 
 from lgmp.clients.client import LGMPClient
 from lgmp.limits import Limits
-from lgmp.wire.packets import JoinAnswer, JoinResponse, ReadyAnswer, ReadyResponse
+from lgmp.wire.packets import JoinAnswer, ReadyAnswer, ReadyResponse
 from lgmp.wire.unity2022 import (
     HostUpdate,
     Lobby,
