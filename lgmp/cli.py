@@ -1,17 +1,43 @@
-"""``lgmp``: the command line. Sub-commands: serve, host, bot, play, demo, results, rooms."""
+"""``lgmp``: the command line. Sub-commands: serve, host, bot, play, demo, results, rooms.
+
+What a person meets here, whatever they type:
+
+* A usage error is one line on stderr and exit status 2 (the parser checks
+  ranges and conflicts, so nothing half-starts with a bad option).
+* Any other error a user can cause (a port in use, no server, an unknown room)
+  is one line on stderr saying what to do, and exit status 1. Never a traceback.
+* Ctrl-C stops ``host``, ``bot``, ``demo`` and ``play`` with at most one line
+  and exit status 130; it stops ``serve`` cleanly, which is its normal end, so 0.
+* Global options (``--log-level``) work before or after the sub-command.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import logging
+import math
+import signal
 import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import trio
 
+from . import __version__
 from .limits import Limits
 
 DEFAULT_PORT = 1111
+SEATS = 6  # a room seats six players, so six bots at most
+INTERRUPTED = 130  # the shells' status for a program stopped by SIGINT (128 + 2)
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line: what is wrong and where to read more."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
 
 
 class _RoomLogFilter(logging.Filter):
@@ -24,8 +50,20 @@ class _RoomLogFilter(logging.Filter):
         return True
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time, so a full-screen view can route it."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def _setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s %(message)s"))
     handler.addFilter(_RoomLogFilter())
     root = logging.getLogger()
@@ -33,9 +71,68 @@ def _setup_logging(level: str) -> None:
     root.setLevel(level.upper())
 
 
+# --------------------------------------------------------------------------- option types
+
+
+def _whole(low: int, high: float = math.inf, what: str = "a whole number") -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not low <= value <= high:
+            bounds = f"from {low} to {high}" if high != math.inf else f"{low} or more"
+            raise argparse.ArgumentTypeError(f"{value} is out of range: give {bounds}")
+        return value
+
+    return parse
+
+
+def _number(unit: str, *, above_zero: bool = False) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of {unit}") from None
+        if not math.isfinite(value) or value < 0 or (above_zero and value == 0):
+            raise argparse.ArgumentTypeError(f"{text} is out of range: give {'more than 0' if above_zero else '0 or more'} {unit}")
+        return value
+
+    return parse
+
+
+_seconds = _number("seconds")
+
+
+def _room_code(text: str) -> str:
+    code = text.strip().upper()
+    if len(code) != 4 or not code.isascii() or not code.isalpha():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a room code: a code is four letters A-Z, like QZMB")
+    return code
+
+
+_listen_port = _whole(0, 65535, "a port number")
+_server_port = _whole(1, 65535, "a port number")
+
+DIALECT_NAMES = ("v1.0", "unity-2022")  # lgmp.wire.dialects.DIALECTS, without importing the codec here
+
+
+def _add_dialect_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--dialect", choices=DIALECT_NAMES, default="v1.0",
+                        help=f"{what} (default v1.0; unity-2022: the game's Unity client, PROTOCOL.md chapter 12)")
+
+
+def _port_and_dialect(text: str) -> tuple[int, str]:
+    """``--also-listen PORT:DIALECT``."""
+    port, _, dialect = text.partition(":")
+    if dialect not in DIALECT_NAMES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not PORT:DIALECT (a dialect is one of {', '.join(DIALECT_NAMES)})")
+    return _listen_port(port), dialect
+
+
 def _add_connect_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="server address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"server port (default {DEFAULT_PORT})")
+    parser.add_argument("--port", type=_server_port, default=DEFAULT_PORT, help=f"server port (default {DEFAULT_PORT})")
 
 
 def _add_limit_options(parser: argparse.ArgumentParser) -> None:
@@ -43,23 +140,191 @@ def _add_limit_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("limits (see lgmp/limits.py for the reason behind each default)")
     for f in dataclasses.fields(Limits):
         default = getattr(defaults, f.name)
-        group.add_argument(
-            "--" + f.name.replace("_", "-"),
-            type=type(default),
-            default=default,
-            metavar=type(default).__name__.upper(),
-            help=f"{f.metadata.get('help', '')} (default {default})",
-        )
+        # Counts of things are 1 or more, rates above 0, times 0 or more seconds.
+        if isinstance(default, int):
+            parse, metavar = _whole(1), "N"
+        elif f.name.endswith("_rate"):
+            parse, metavar = _number("packets per second", above_zero=True), "RATE"
+        else:
+            parse, metavar = _seconds, "SECONDS"
+        group.add_argument("--" + f.name.replace("_", "-"), type=parse, default=default, metavar=metavar,
+                           help=f"{f.metadata.get('help', '')} (default {default})")
+
+
+def _limits_from(args: argparse.Namespace) -> Limits:
+    return Limits(**{name: getattr(args, name) for name in Limits.option_names()})
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # On the sub-commands the default is SUPPRESS, so an option given before the
+    # sub-command is not overwritten by the sub-command's own default.
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default=None if top else argparse.SUPPRESS,
+                        help="log detail on stderr (default: info for serve, warning for the rest)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lgmp", description="LGMP v1.0 server and tools for Let's Go Marketing!")
+    parser.add_argument("--version", action="version", version=f"lgmp {__version__} (LGMP v1.0)")
+    _add_global_options(parser, top=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        _add_global_options(sub, top=False)
+        return sub
+
+    serve = command("serve", "run the LGMP server")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=_listen_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
+    serve.add_argument("--seed", type=int, default=None, help="seed for room codes and games (reproducible runs)")
+    serve.add_argument("--server-spins", action="store_true", help="the server draws every spin itself (anti-cheat)")
+    store = serve.add_mutually_exclusive_group()
+    store.add_argument("--db", metavar="PATH", default=None, help="results database (default: in your data folder; printed at start)")
+    store.add_argument("--no-db", action="store_true", help="do not store results")
+    _add_http_options(serve)
+    _add_dialect_option(serve, "what clients on --port speak")
+    serve.add_argument("--also-listen", action="append", type=_port_and_dialect, default=[], metavar="PORT:DIALECT",
+                       help="listen on another port too, for clients of that dialect; rooms are shared (repeatable)")
+    _add_limit_options(serve)
+
+    host = command("host", "create a room and show its board as the game goes")
+    _add_connect_options(host)
+    host.add_argument("--start-when", type=_whole(1, SEATS), default=None, metavar="N",
+                      help="start once N players are ready (default: when you press Enter)")
+    host.add_argument("--games", type=_whole(1), default=1, metavar="N", help="games to host before leaving (default 1)")
+
+    bot = command("bot", "bots join a room and play until the game ends")
+    bot.add_argument("code", type=_room_code, help="the room code (four letters, shown on the host's screen)")
+    _add_connect_options(bot)
+    bot.add_argument("--count", type=_whole(1, SEATS), default=1, metavar="N", help=f"how many bots, 1-{SEATS} (default 1)")
+    bot.add_argument("--delay", type=_seconds, default=0.5, metavar="SECONDS",
+                     help="seconds a bot thinks before each move (default 0.5)")
+    bot.add_argument("--seed", type=int, default=None, help="seed for the bots' choices (reproducible runs)")
+    bot.add_argument("--games", type=_whole(1), default=1, metavar="N", help="games to play before leaving (default 1)")
+    _add_dialect_option(bot, "what the bots speak")
+
+    play = command("play", "play in this terminal")
+    play.add_argument("code", type=_room_code, help="the room code (four letters, shown on the host's screen)")
+    _add_connect_options(play)
+    _add_dialect_option(play, "what to speak")
+
+    demo = command("demo", "start a server, a host screen and bots, and show a whole game")
+    demo.add_argument("--bots", type=_whole(1, SEATS), default=4, metavar="N", help=f"how many bots play, 1-{SEATS} (default 4)")
+    demo.add_argument("--delay", type=_seconds, default=0.15, metavar="SECONDS",
+                      help="seconds a bot thinks before each move (default 0.15)")
+    demo.add_argument("--seed", type=int, default=None, help="seed for the room and the bots (reproducible runs)")
+
+    from .results import cli as results_cli
+
+    results_cli.add_arguments(command("results", "show stored game results"))
+
+    rooms = command("rooms", "list a running server's rooms (from its HTTP API)")
+    rooms.add_argument("--url", default="http://127.0.0.1:8111", help="the server's HTTP address (default http://127.0.0.1:8111)")
+    rooms.add_argument("--json", action="store_true", help="print the API's JSON as it is")
+    return parser
+
+
+# --------------------------------------------------------------------------- running
+
+
+def main(argv: list[str] | None = None) -> int:
+    command = ""
+    try:
+        args = build_parser().parse_args(argv)
+        command = args.command
+        _setup_logging(args.log_level or ("info" if command == "serve" else "warning"))
+        return _run(args)
+    except* KeyboardInterrupt:  # Ctrl-C outside the commands' own handling (while starting up, say)
+        pass
+    print(f"lgmp {command}: stopped." if command else "lgmp: stopped.", file=sys.stderr)
+    return INTERRUPTED
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "host":
+        from .clients.host import run_host
+
+        return _until_interrupted("host", lambda: run_host(args.host, args.port, args.start_when, args.games),
+                                  "stopped; the room is closed.")
+    if args.command == "bot":
+        from .clients.bots import run_bots
+
+        return _until_interrupted("bot", lambda: run_bots(args.host, args.port, args.code, count=args.count,
+                                                          delay=args.delay, seed=args.seed, games=args.games,
+                                                          dialect=args.dialect),
+                                  "stopped; the bots left the room.")
+    if args.command == "play":
+        from .clients.play import run_play
+
+        # The goodbye goes where the game went, and ends a prompt the player was answering.
+        return _until_interrupted("play", lambda: run_play(args.host, args.port, args.code, args.dialect),
+                                  "\nYou left the game.",
+                                  plain=True)
+    if args.command == "demo":
+        from .clients.demo import run_demo
+
+        return _until_interrupted("demo", lambda: run_demo(args.bots, args.delay, args.seed), "stopped.")
+    if args.command == "results":
+        from .results.cli import run
+
+        return run(args)
+    if args.command == "rooms":
+        from .http.rooms_cli import run_rooms
+
+        return run_rooms(args.url, as_json=args.json)
+    raise AssertionError(args.command)
+
+
+def _until_interrupted(command: str, body: Callable[[], Awaitable[int]], goodbye: str, *, plain: bool = False) -> int:
+    """Run ``body`` under trio; Ctrl-C or SIGTERM cancels it (its cleanup runs), says ``goodbye``, exits 130.
+
+    The signal is received by trio rather than raised as KeyboardInterrupt, so it never
+    lands half-way through starting a task. ``plain``: the goodbye goes to stdout, as is.
+    """
+    interrupted = False
+
+    async def run() -> int:
+        status = INTERRUPTED
+        async with trio.open_nursery() as nursery:
+            async def watch() -> None:
+                nonlocal interrupted
+                with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for _ in signals:
+                        interrupted = True
+                        nursery.cancel_scope.cancel()
+                        return
+
+            async def work() -> None:
+                nonlocal status
+                status = await body()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch)
+            nursery.start_soon(work)
+        return status
+
+    status = trio.run(run)
+    if interrupted:
+        if plain:
+            print(goodbye, flush=True)
+        else:
+            print(f"lgmp {command}: {goodbye}", file=sys.stderr, flush=True)
+        return INTERRUPTED
+    return status
 
 
 def _add_http_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("HTTP: metrics, room API, spectator pages")
-    group.add_argument("--http", default="127.0.0.1:8111", metavar="HOST:PORT",
-                       help="where to serve HTTP (default 127.0.0.1:8111; port 0 picks a free one)")
-    group.add_argument("--no-http", action="store_true", help="serve no HTTP")
-    group.add_argument("--admin-token", default=None, metavar="TOKEN",
+    choice = group.add_mutually_exclusive_group()
+    choice.add_argument("--http", default="127.0.0.1:8111", metavar="HOST:PORT",
+                        help="where to serve HTTP (default 127.0.0.1:8111; port 0 picks a free one)")
+    choice.add_argument("--no-http", action="store_true", help="serve no HTTP")
+    token = group.add_mutually_exclusive_group()
+    token.add_argument("--admin-token", default=None, metavar="TOKEN",
                        help="bearer token that allows DELETE /api/rooms/CODE (none: refused)")
-    group.add_argument("--admin-token-file", default=None, metavar="PATH", help="read the admin token from this file")
+    token.add_argument("--admin-token-file", default=None, metavar="PATH", help="read the admin token from this file")
 
 
 def _http_companion(args: argparse.Namespace, results_path: str | None):
@@ -86,159 +351,43 @@ def _http_companion(args: argparse.Namespace, results_path: str | None):
     return lambda server: HTTPService(server, settings)
 
 
-def _listen_error(exc: BaseException) -> OSError | None:
-    """The OSError inside what trio raised (its nurseries wrap errors in groups)."""
-    if isinstance(exc, OSError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        return _listen_error(exc.exceptions[0])
-    return None
-
-
-def _limits_from(args: argparse.Namespace) -> Limits:
-    return Limits(**{name: getattr(args, name) for name in Limits.option_names()})
-
-
-DIALECT_NAMES = ("v1.0", "unity-2022")  # lgmp.wire.dialects.DIALECTS, without importing the codec here
-
-
-def _add_dialect_option(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--dialect", choices=DIALECT_NAMES, default="v1.0",
-                        help=f"{what} (default v1.0; unity-2022: the game's Unity client, PROTOCOL.md chapter 12)")
-
-
-def _port_and_dialect(text: str) -> tuple[int, str]:
-    """``--also-listen PORT:DIALECT``."""
-    port, _, dialect = text.partition(":")
-    if not port.isdigit() or dialect not in DIALECT_NAMES:
-        raise argparse.ArgumentTypeError(f"{text!r} is not PORT:DIALECT (a dialect is one of {', '.join(DIALECT_NAMES)})")
-    return int(port), dialect
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lgmp", description="LGMP v1.0 server and tools for Let's Go Marketing!")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    serve = commands.add_parser("serve", help="run the LGMP server")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
-    serve.add_argument("--seed", type=int, default=None, help="seed for room codes and games (reproducible runs)")
-    serve.add_argument("--server-spins", action="store_true", help="the server draws every spin itself (anti-cheat)")
-    serve.add_argument("--db", default=None, help="results database (default lgmp-results.sqlite3)")
-    serve.add_argument("--no-db", action="store_true", help="do not store results")
-    _add_http_options(serve)
-    _add_dialect_option(serve, "what clients on --port speak")
-    serve.add_argument("--also-listen", action="append", type=_port_and_dialect, default=[], metavar="PORT:DIALECT",
-                       help="listen on another port too, for clients of that dialect; rooms are shared (repeatable)")
-    _add_limit_options(serve)
-
-    host = commands.add_parser("host", help="create a room and show its board as the game goes")
-    _add_connect_options(host)
-    host.add_argument("--start-when", type=int, default=None, metavar="N", help="start once N players are ready (default: press Enter)")
-    host.add_argument("--games", type=int, default=1, help="games to host before leaving (default 1)")
-
-    bot = commands.add_parser("bot", help="bots join a room and play until the game ends")
-    bot.add_argument("code", help="the room code")
-    _add_connect_options(bot)
-    bot.add_argument("--count", type=int, default=1, help="how many bots (default 1)")
-    bot.add_argument("--delay", type=float, default=0.5, help="seconds a bot thinks before each move (default 0.5)")
-    bot.add_argument("--seed", type=int, default=None)
-    bot.add_argument("--games", type=int, default=1, help="games to play before leaving (default 1)")
-    _add_dialect_option(bot, "what the bots speak")
-
-    play = commands.add_parser("play", help="play in this terminal")
-    play.add_argument("code", help="the room code")
-    _add_connect_options(play)
-    _add_dialect_option(play, "what to speak")
-
-    demo = commands.add_parser("demo", help="start a server, a host view and bots, and show a whole game")
-    demo.add_argument("--bots", type=int, default=4, help="how many bots play (1-6, default 4)")
-    demo.add_argument("--delay", type=float, default=0.15, help="seconds a bot thinks before each move")
-    demo.add_argument("--seed", type=int, default=None)
-
-    rooms = commands.add_parser("rooms", help="list a running server's rooms (from its HTTP API)")
-    rooms.add_argument("--url", default="http://127.0.0.1:8111", help="the server's HTTP address (default http://127.0.0.1:8111)")
-    rooms.add_argument("--json", action="store_true", help="print the API's JSON as it is")
-
-    results = commands.add_parser("results", help="show stored game results")
-    try:
-        from .results import cli as results_cli
-    except ImportError:  # pragma: no cover - the store is optional at import time
-        results_cli = None
-    if results_cli is not None:
-        results_cli.add_arguments(results)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    _setup_logging(args.log_level if args.command == "serve" else ("warning" if args.log_level == "info" else args.log_level))
-    try:
-        return _run(args)
-    except KeyboardInterrupt:
-        return 130
-
-
-def _run(args: argparse.Namespace) -> int:
-    if args.command == "serve":
-        return _serve(args)
-    if args.command == "host":
-        from .clients.views import run_host
-
-        return trio.run(run_host, args.host, args.port, args.start_when, args.games)
-    if args.command == "bot":
-        return trio.run(_bots, args)
-    if args.command == "play":
-        from .clients.play import run_play
-
-        return trio.run(run_play, args.host, args.port, args.code, args.dialect)
-    if args.command == "demo":
-        from .clients.views import run_demo
-
-        return trio.run(run_demo, args.bots, args.delay, args.seed)
-    if args.command == "results":
-        from .results.cli import run
-
-        return run(args)
-    if args.command == "rooms":
-        from .http.rooms_cli import run_rooms
-
-        return run_rooms(args.url, as_json=args.json)
-    raise AssertionError(args.command)
-
-
 def _serve(args: argparse.Namespace) -> int:
     from .server.shell import run_server
 
-    store = None
-    on_game_finished = None
+    store = where = None
     if not args.no_db:
-        from .results.store import DEFAULT_DB, ResultsStore, StoreError
+        from .results.store import ResultsStore, StoreError, default_path
 
+        where = Path(args.db) if args.db else default_path()
         try:
-            store = ResultsStore.open(args.db or DEFAULT_DB)
+            if not args.db:
+                where.parent.mkdir(parents=True, exist_ok=True)  # the data folder, on a first run
+            store = ResultsStore.open(where)
         except StoreError as exc:
             print(f"lgmp serve: {exc}", file=sys.stderr)
             return 1
-
-        def on_game_finished(finished, started, ended):
-            game_id = store.record_game(room=finished.room, seed=finished.seed, record=finished.record, started=started, ended=ended)
-            logging.getLogger("lgmp.results.store").info("[%s] results stored as game %d", finished.room, game_id)
-
-    def ready(port: int) -> None:
-        where = args.db or "lgmp-results.sqlite3"
-        ports = "".join(f", {p} ({d})" for p, d in args.also_listen)
-        dialects = f" ({args.dialect}){ports}" if args.also_listen or args.dialect != "v1.0" else ""
-        print(f"LGMP server on {args.host}:{port}{dialects}" + ("" if args.no_db else f", results in {where}"), flush=True)
+        except OSError as exc:
+            print(f"lgmp serve: {where.parent}: cannot create the folder: {exc.strerror or exc}", file=sys.stderr)
+            return 1
 
     try:
-        companion = _http_companion(args, None if args.no_db else (args.db or "lgmp-results.sqlite3"))
+        companion = _http_companion(args, str(where) if where is not None else None)
     except ValueError as exc:
         print(f"lgmp serve: --http: {exc}" if "HOST:PORT" in str(exc) else f"lgmp serve: {exc}", file=sys.stderr)
         if store is not None:
             store.close()
         return 2
+
+    def on_game_finished(finished, started, ended):
+        game_id = store.record_game(room=finished.room, seed=finished.seed, record=finished.record, started=started, ended=ended)
+        logging.getLogger("lgmp.results.store").info("[%s] results stored as game %d", finished.room, game_id)
+
+    def ready(port: int) -> None:
+        stored = f", results in {where.resolve()}" if where is not None else ", results not stored (--no-db)"
+        others = "".join(f", {p} ({d})" for p, d in args.also_listen)
+        dialects = f" ({args.dialect}){others}" if args.also_listen or args.dialect != "v1.0" else ""
+        print(f"LGMP server on {args.host}:{port}{dialects}{stored}. Ctrl-C stops it.", flush=True)
+
     try:
         trio.run(
             lambda: run_server(
@@ -247,48 +396,29 @@ def _serve(args: argparse.Namespace) -> int:
                 limits=_limits_from(args),
                 seed=args.seed,
                 server_spins=args.server_spins,
-                on_game_finished=on_game_finished,
+                on_game_finished=on_game_finished if store is not None else None,
                 ready=ready,
                 dialect=args.dialect,
                 also_listen=args.also_listen,
                 companion=companion,
             )
         )
-    except (OSError, ExceptionGroup) as exc:
-        error = _listen_error(exc)
-        if error is None:
-            raise
-        if type(error).__name__ == "CannotListen":  # the HTTP side's address
-            print(f"lgmp serve: {error.strerror}", file=sys.stderr)
-            return 1
-        print(f"lgmp serve: cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
-        return 1
+    except* OSError as group:  # a listening socket: a port in use, an address that is not ours or unknown
+        exc = group.exceptions[0]
+        if type(exc).__name__ == "CannotListen":  # the HTTP side's address: its message says which
+            failure = f"lgmp serve: {exc.strerror}"
+        else:
+            failure = f"lgmp serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+    else:
+        failure = None
     finally:
         if store is not None:
             store.close()
-    print("LGMP server stopped", flush=True)
+    if failure:
+        print(failure, file=sys.stderr)
+        return 1
+    print("LGMP server stopped.", flush=True)
     return 0
-
-
-async def _bots(args: argparse.Namespace) -> int:
-    from .clients.bot import play_bot
-
-    results = []
-
-    async def one(i: int) -> None:
-        seed = None if args.seed is None else args.seed + i
-        results.append(await play_bot(args.host, args.port, args.code, name=f"Bot{i + 1}", seed=seed, delay=args.delay,
-                                      games=args.games, dialect=args.dialect))
-
-    async with trio.open_nursery() as nursery:
-        for i in range(args.count):
-            nursery.start_soon(one, i)
-            await trio.sleep(0.05)  # join in order, so seats follow bot numbers
-    for r in sorted(results, key=lambda r: r.name):
-        seat = f"seat {r.seat}" if r.seat else "not seated"
-        place = f"place {r.results.places[r.seat - 1]}" if r.results and r.seat else "no result"
-        print(f"{r.name}: {seat}, {place}")
-    return 0 if all(r.results for r in results) else 1
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import socket
 import sys
 from collections import Counter, deque
@@ -345,9 +346,9 @@ async def wait_ready(lobby: list, count: int) -> None:
             await trio.sleep(0.01)
 
 
-async def game(answer, *, bots: int = 2, limits: Limits | None = None, seed: int = 7):
+async def game(answer, *, bots: int = 2, limits: Limits | None = None, seed: int = 7, server_spins: bool = False):
     """One whole game: server, host, ``bots`` bots, then the person typing via ``answer``."""
-    server = LGMPServer(limits=limits, seed=seed)
+    server = LGMPServer(limits=limits, seed=seed, server_spins=server_spins)
     typist = Typist(answer)
     results: list[FinalResults] = []
     async with trio.open_nursery() as nursery:
@@ -393,6 +394,8 @@ async def test_a_person_plays_a_whole_game_against_bots():
     assert "Username: bad name\nThat username has a character that is not allowed" in text
     assert "Username: Bot1\n" in text and "already has that username or that avatar" in text
     assert "That username is not allowed" in text
+    # A banned name is refused before an avatar is asked for.
+    assert "Avatar" not in text.split("Username: shit")[1].split("Username: Tester")[0]
     assert "Avatar number [Enter = " in text and "Please type the number of a free avatar" in text
     assert "You are Tester," in text
     # The game: the board, spins, cards, career.
@@ -409,6 +412,16 @@ async def test_a_person_plays_a_whole_game_against_bots():
     assert "as System Architect earning $105,000 a year." in text
     # Nothing was sent that the server ignored, and the server never had to play for the person.
     assert "too late" not in text and "Too slow" not in text
+
+
+async def test_with_server_spins_the_spin_shown_is_the_move_made():
+    exit_code, session, typist, results = await game(eager, server_spins=True, seed=4)
+    lines = typist.text().splitlines()
+    assert exit_code == 0, typist.text()
+    shown = [(i, int(m.group(1))) for i, line in enumerate(lines) if (m := re.fullmatch(r"The spinner lands on (\d)!", line))]
+    assert shown
+    for i, number in shown:  # the board's line for the same move follows at once
+        assert re.match(rf"\w+ \(you\) spun {number}: space (\d+) → (\d+)", lines[i + 1]), lines[i:i + 2]
 
 
 async def test_the_server_plays_for_a_slow_person_and_no_stale_answer_is_sent():

@@ -12,7 +12,7 @@ import pytest
 
 from lgmp.game.engine import GameRecord
 from lgmp.results.cli import add_arguments, format_table, run
-from lgmp.results.store import CSV_COLUMNS, DEFAULT_DB, ResultsStore
+from lgmp.results.store import CSV_COLUMNS, ResultsStore
 
 from .test_store import T0, player, record_sample, sample_record
 
@@ -39,7 +39,7 @@ def db(tmp_path: Path) -> Path:
 def test_defaults():
     args = parse()
     assert (args.db, args.game, args.csv, args.leaderboard, args.limit) == (
-        DEFAULT_DB, None, None, False, 20)
+        None, None, None, False, 20)
     assert parse("--csv").csv == "-"
     assert parse("--csv", "out.csv").csv == "out.csv"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import random
 import sqlite3
 import subprocess
@@ -32,6 +31,7 @@ from lgmp.results.store import (
     Migration,
     ResultsStore,
     StoreError,
+    default_path,
 )
 
 T0 = 1_700_000_000.0  # a wall-clock start time
@@ -550,6 +550,7 @@ def test_csv_of_an_empty_store_is_just_the_header(store: ResultsStore):
     assert out.getvalue().strip() == ",".join(CSV_COLUMNS)
 
 
-def test_the_default_file_name():
-    assert DEFAULT_DB == "lgmp-results.sqlite3"
-    assert os.path.basename(DEFAULT_DB) == DEFAULT_DB   # the working directory
+@pytest.mark.skipif(sys.platform != "linux", reason="the XDG rule is Linux's")
+def test_the_default_file_is_in_the_per_user_data_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert default_path() == tmp_path / "data" / "lgmp" / DEFAULT_DB   # not the working directory

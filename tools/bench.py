@@ -134,7 +134,7 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def server_argv(kind: str, args: argparse.Namespace, *, profile_to: str | None = None, http: bool = False) -> list[str]:
     if kind == "lgmp":
-        argv = ["lgmp.cli", "--log-level", args.server_log_level, "serve", "--no-db", "--port", "0",
+        argv = ["lgmp.cli", "--log-level", args.server_log_level, "serve", "--no-db", "--no-http", "--port", "0",
                 *(["--http", "127.0.0.1:0"] if http else ["--no-http"]),
                 "--seed", str(args.seed),  # the same games every run: the card mix sets the packet mix
                 "--packet-rate", "1000000", "--packet-burst", "1000000",

@@ -13,8 +13,10 @@ The work is split so the tests can reach every part without files or sockets:
 * this module             -- the command line: reading inputs, printing, exit codes.
 
 ``dump_input`` is the CLI's pure entry point: one input's bytes in, its records and
-messages out. Exit codes: 0 everything decoded, 1 some input undecodable, 2 a usage
-or file error (the other inputs are still dumped).
+messages out. Exit codes: 0 everything decoded, 1 some input undecodable (or a
+capture with no LGMP packet in it), 2 a usage or file error (the other inputs are
+still dumped), 130 stopped by Ctrl-C. With no FILE and a terminal for stdin there is
+nothing to read: that is a usage error, not a silent wait.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ __all__ = [
 
 PROG = "lgmp-dump"
 OK, UNDECODABLE, USAGE = 0, 1, 2
+INTERRUPTED = 130  # the shells' status for a program stopped by SIGINT (128 + 2)
 DIRECTIONS = {"client": C2S, "server": S2C, "auto": None}
 
 
@@ -116,6 +119,8 @@ def dump_input(
             result.status = UNDECODABLE
         if not capture.connections:
             result.messages.append(f"no TCP traffic on port {port} in {capture.frames} frames (try --port)")
+        if not any(isinstance(r, PacketRecord) for r in records):
+            result.status = max(result.status, UNDECODABLE)  # nothing decoded is not a success
     else:
         odd_digit = None
         if kind == "hex":
@@ -159,7 +164,8 @@ output: one line per packet -- time (UTC, captures) or @offset (hex/raw), stream
 direction (c>s / s>c), tag and fields with their meanings. Undecodable bytes are shown
 with the codec's reason, tag and offset; the dump goes on with the next stream.
 
-exit status: 0 everything decoded, 1 some input undecodable, 2 usage or file error.
+exit status: 0 everything decoded, 1 some input undecodable or a capture without LGMP,
+2 usage or file error, 130 stopped by Ctrl-C.
 """
 
 
@@ -244,7 +250,18 @@ def _read(name: str) -> bytes:
         return f.read()
 
 
+def _stdin_is_a_terminal() -> bool:
+    try:
+        return os.isatty(sys.stdin.fileno())
+    except (AttributeError, OSError, ValueError):  # replaced, closed or detached stdin
+        return False
+
+
 def _dump_files(args: argparse.Namespace) -> int:
+    if not args.files and _stdin_is_a_terminal():
+        _warn(None, "no input: give a FILE (hex, raw bytes, pcap or pcapng), pipe bytes in, "
+                    f"or '-' to type hex (see '{PROG} --help')")
+        return USAGE
     names = args.files or ["-"]
     status = OK
     hex_raw_streams = 0
@@ -310,6 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return OK
+    except KeyboardInterrupt:
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

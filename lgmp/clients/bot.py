@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import trio
 
 from .client import ConnectionClosed, LGMPClient
+from .prompts import join_message, ready_message
 from ..wire.packets import (
     CardAction,
     CardAnswer,
@@ -103,9 +105,25 @@ class BotBrain:
 class BotResult:
     name: str
     seat: int | None
-    results: FinalResults | None
+    results: FinalResults | None  # the last game's
     packets_in: int
     packets_out: int
+    games: list[FinalResults] = field(default_factory=list)  # every game played to the end, in order
+    problem: str | None = None  # why it stopped early, in plain words
+
+
+@dataclass(frozen=True, slots=True)
+class BotEvent:
+    """Something a bot did, for whoever shows progress (``lgmp bot`` prints a line for each)."""
+
+    name: str
+    what: str  # "seated", "started", "finished", "career", "game over"
+    seat: int | None = None
+    avatar: int = 0
+    game: int = 0  # 1 for the first game it plays
+    place: int = 0  # "finished": its place in the finish order
+    career: CareerChoice | None = None  # "career": what it chose
+    results: FinalResults | None = None  # "game over"
 
 
 async def play_bot(
@@ -118,34 +136,54 @@ async def play_bot(
     delay: float = 0.0,
     games: int = 1,
     dialect: str = "v1.0",
+    on_event: Callable[[BotEvent], object] | None = None,
 ) -> BotResult:
-    """Join ``code`` as a bot and play until ``games`` games end (or the room closes)."""
+    """Join ``code`` as a bot and play until ``games`` games end (or the room closes).
+
+    Connecting may raise ``OSError``; everything after that is in the result:
+    ``problem`` says in plain words why it stopped early.
+    """
     rng = random.Random(seed)
+    tell = on_event or (lambda event: None)
     async with await LGMPClient.connect(host, port, dialect=dialect) as client:
+        def result(problem: str | None = None, brain: BotBrain | None = None, played: list | None = None) -> BotResult:
+            return BotResult(name, client.seat, brain.results if brain else None, client.received, client.sent,
+                             played or [], problem)
+
         answer = await client.join(code)
         if answer is not JoinAnswer.PLAYER:
-            log.warning("bot %s: JOIN %s answered %d (%s)", name, code, answer, answer.name)
-            return BotResult(name, None, None, client.received, client.sent)
+            return result(join_message(answer, code))
         while True:
             free = client.free_avatars()
             if not free:
-                log.warning("bot %s: no free avatar in %s", name, code)
-                return BotResult(name, None, None, client.received, client.sent)
+                return result(f"Room {code.upper()} has no free colour left.")
             verdict = await client.ready(name, rng.choice(free))
             if verdict is ReadyAnswer.ACCEPTED:
                 break
             if verdict is not ReadyAnswer.ALREADY_TAKEN:
-                log.warning("bot %s: REDY answered %d", name, verdict)
-                return BotResult(name, None, None, client.received, client.sent)
+                return result(f"The name {name!r} was refused: {ready_message(verdict)}")
+        tell(BotEvent(name, "seated", client.seat, client.avatar or 0))
         brain = BotBrain(client.seat, rng)
-        played = 0
+        played: list[FinalResults] = []
+        in_game = False
+        problem = None
         try:
-            while played < games:
+            while len(played) < games:
                 packet = await client.receive()
-                if isinstance(packet, Reset):
+                if isinstance(packet, (GameUpdate, UnityGameUpdate)) and not in_game:
+                    in_game = True
+                    tell(BotEvent(name, "started", client.seat, client.avatar or 0, len(played) + 1))
+                elif isinstance(packet, CardDealt) and packet.kind == SpaceKind.FINISH:
+                    finished = client.last_game.occupancy[-1] if client.last_game else 0
+                    tell(BotEvent(name, "finished", client.seat, client.avatar or 0, len(played) + 1, place=finished))
+                elif isinstance(packet, FinalResults):
+                    played.append(packet)
+                    tell(BotEvent(name, "game over", client.seat, client.avatar or 0, len(played), results=packet))
+                elif isinstance(packet, Reset):
                     if brain.results is None:
-                        break  # the room ended without a game result
-                    played += 1
+                        problem = "The room closed before the game ended (the host left or the server stopped)."
+                        break
+                    in_game = False
                     results = brain.results
                     brain = BotBrain(client.seat, rng)
                     brain.results = results
@@ -154,6 +192,10 @@ async def play_bot(
                     if delay:
                         await trio.sleep(delay * rng.uniform(0.5, 1.5))
                     await client.send(reply)
+                    if isinstance(reply, CareerChoice):
+                        tell(BotEvent(name, "career", client.seat, client.avatar or 0, len(played) + 1, career=reply))
         except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        return BotResult(name, client.seat, brain.results, client.received, client.sent)
+            problem = "The server closed the connection."
+        if problem is None:
+            await client.leave()
+        return result(problem, brain, played)

@@ -74,6 +74,20 @@ class LGMPClient:
     async def aclose(self) -> None:
         await self.stream.aclose()
 
+    async def leave(self, timeout: float = 2.0) -> None:
+        """Close as a finished client should: say we are done sending, read what the
+        server still sends until it closes its side, then close. Closing with
+        unread bytes would make the kernel reset the connection instead, and the
+        server's next write to it fail with a broken pipe."""
+        with trio.move_on_after(timeout):
+            try:
+                await self.stream.send_eof()
+                while await self.stream.receive_some(READ_SIZE):
+                    pass
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
+        await self.aclose()
+
     # --- packets -------------------------------------------------------------------
 
     async def send(self, packet: ClientPacket) -> None:

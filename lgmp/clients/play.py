@@ -76,33 +76,48 @@ from .prompts import (
     standings_lines,
 )
 from ..game.rules import (
-    AVATAR_NAMES,
+    BOARD,
     CARD_SPACES,
     FIELD_NAMES,
-    Avatar,
+    FINISH_SPACE,
     Field,
     SpaceKind,
 )
-from .views import LEGEND, BoardView
+from ..rooms.names import is_profane
+from .board import Event, EventKind, HostBoard, Phase, Who, avatar_name
+
+_KIND_SYMBOLS = {SpaceKind.PLAIN: "·", SpaceKind.BRAND_CRISIS: "!", SpaceKind.CAREER_POINT: "C",
+                 SpaceKind.YOURE_THE_BOSS: "Y", SpaceKind.DID_YOU_KNOW: "?", SpaceKind.FINISH: "F"}
+LEGEND = "Board: · plain  ! Brand Crisis  C Career Point  Y You're the Boss  ? Did You Know  F Finish; digits = players"
 
 
-class PlayerBoardView(BoardView):
-    """The host's board view, with the player's own piece marked."""
+class PlayerBoardView(HostBoard):
+    """The board as one player sees it, with the player's own piece marked."""
 
-    def __init__(self, seat: int | None = None) -> None:
-        super().__init__()
-        self.seat = seat
-
-    def who(self, seat: int) -> str:
-        name = super().who(seat)
+    def name(self, seat: int) -> str:
+        name = avatar_name(self.avatars[seat - 1]) if 1 <= seat <= 6 else ""
+        name = name or f"seat {seat}"
         return f"{name} (you)" if seat == self.seat else name
+
+    def text(self, event: Event) -> str:
+        if event.kind is EventKind.TURN and event.parts[:1] == (self.who(self.seat or 0),):
+            return ""  # the spin question itself says it is our turn
+        return "".join(self.name(part.seat) if isinstance(part, Who) else part for part in event.parts)
+
+    def track(self) -> str:
+        """The track as one line: a digit where players stand, a symbol per space kind elsewhere."""
+        return "  " + "".join(str(n) if n else _KIND_SYMBOLS[kind] for n, kind in zip(self.occupancy, BOARD))
 
     def marker(self) -> str | None:
         """A line under the track pointing at the player's piece."""
-        if self.seat not in self.positions:
+        if not self.tracking or self.seat not in self.positions:
             return None
         space = self.positions[self.seat]
         return "  " + " " * space + f"^ you (space {space})"
+
+    @property
+    def in_game(self) -> bool:
+        return self.phase in (Phase.GAME, Phase.CAREERS)
 
 
 # =============================================================================== input
@@ -240,7 +255,8 @@ class PlaySession:
         self._shown: Question | None = None  # the question whose lines are on screen
         self._shown_at = -math.inf
         self._ask_open = False  # the prompt is on screen without its newline
-        self._tracking = True  # the board view knows where our piece is
+        self._spun_from: int | None = None  # our piece's space when we sent SPIN, until the GAME that moves it
+        self._turn_only = False  # unity-2022: a game told by turns alone (no board) is on
         self._stash: list[ServerPacket] = []  # received early, handled first
 
     # --- output -------------------------------------------------------------------------
@@ -380,7 +396,7 @@ class PlaySession:
             if old == new:
                 continue
             if new:
-                colour = AVATAR_NAMES[Avatar(new)] + (" (you)" if seat == self.view.seat else "")
+                colour = avatar_name(new) + (" (you)" if seat == self.view.seat else "")
                 lines.append(f"  {colour} is ready (seat {seat}).")
             elif not self.view.in_game:
                 lines.append(f"  Seat {seat} left.")
@@ -392,12 +408,15 @@ class PlaySession:
         """unity-2022 says which avatars are free, not who sits where."""
         if self.client.avatars != self.view.avatars:
             self.view.avatars = self.client.avatars
-            free = ", ".join(AVATAR_NAMES[Avatar(a)] for a in self.client.free_avatars())
+            free = ", ".join(avatar_name(a) for a in self.client.free_avatars())
             self.say(f"  Free colours now: {free or 'none'}.")
 
     async def _get_ready(self) -> None:
         while True:
             name = await self._ask(name_question())
+            if is_profane(name):  # the server would refuse it (REDY 6): say so before the avatar is picked
+                self.say(ready_message(ReadyAnswer.PROFANE))
+                continue
             avatar = await self._ask(avatar_question(self.client.avatars, live=lambda: self.client.avatars))
             self.client.avatar = avatar
             await self.client.send(ReadyRequest(name, avatar))
@@ -413,9 +432,9 @@ class PlaySession:
                 break
             self._room_update(self.client.avatars)
             self.say(ready_message(answer))
-        ready = ", ".join(self.view.who(s) for s in range(1, 7) if self.view.avatars[s - 1])
+        ready = ", ".join(self.view.name(s) for s in range(1, 7) if self.view.avatars[s - 1])
         seat = f", in seat {self.client.seat}" if self.client.seat is not None else ""  # unity-2022: told at the start
-        self.say(f"You are {name}, {AVATAR_NAMES[Avatar(avatar)]}{seat}. Ready: {ready}.")
+        self.say(f"You are {name}, {avatar_name(avatar)}{seat}. Ready: {ready}.")
         # A player taking back its seat in a game it left gets the game at once (a GAME resync).
         with trio.move_on_after(0.3):
             self._stash.append(await self.client.receive())
@@ -469,10 +488,12 @@ class PlaySession:
 
     async def _act(self, question: Question, answer: object) -> None:
         if isinstance(answer, SpinRequest):
-            number = draw_spin(self.rng)
+            # The number is only a proposal: a server run with --server-spins draws its own.
+            # What the piece really moved is said when the GAME that moves it arrives.
             self.active = None
-            self.say(f"The spinner lands on {number}!")
-            await self._send(Spin(number))
+            self._spun_from = self.view.positions.get(self.view.seat) if self.view.tracking else None
+            self.say("You spin...")
+            await self._send(Spin(draw_spin(self.rng)))
         elif isinstance(answer, CardAnswer):
             card = self.active_card
             self.active = self.active_card = None
@@ -524,12 +545,12 @@ class PlaySession:
             if self.finished and not self.career_sent:
                 self.say("Too slow: the server chose a career for you.")
             self.results = packet
-            self.say(*standings_lines(packet, self.view.seat, self.view.who))
+            self.say(*standings_lines(packet, self.view.seat, self.view.name))
         elif isinstance(packet, Reset):
             if self.results is not None:
                 self.say("Thanks for playing!")
                 return 0
-            if not self.view.in_game:
+            if not (self.view.in_game or self._turn_only):
                 self._lobby_packet(packet)  # raises Leave
             raise Leave(1, "The room was closed before the game ended (the host left or the server is shutting down).")
         return None
@@ -543,22 +564,24 @@ class PlaySession:
             return
         if self.active is not None:
             self._abandon()
-        first = not self.view.in_game
-        if first:
+        if not self.view.in_game:
             players = sum(1 for a in self.view.avatars if a)
             # A rejoined game does not start with everyone on space 0: who is where is unknown.
-            self._tracking = game.occupancy[0] == players
-            self.say("", "The game has started!" if self._tracking else "You are back in the game!", LEGEND)
+            back = game.occupancy[0] != players
+            self.say("", "You are back in the game!" if back else "The game has started!", LEGEND)
         self.last_game = game
         self._sent_since_game = False
-        lines = self.view.feed(game)
-        track = self.view.render(game.occupancy)
-        if not self._tracking:  # the view's guesses of who moved where would be wrong: the board only
-            lines = [line for line in lines if line == track or line.startswith(("  turn:", "  everyone"))]
-        marker = self.view.marker() if self._tracking else None
-        if marker and track in lines:
-            lines.insert(lines.index(track) + 1, marker)  # under the track, before "turn: ..."
-        self.say(*lines)
+        events = self.view.feed(game, trio.current_time())
+        lines = [self.view.text(e) for e in events if e.kind is not EventKind.TURN]
+        spun = self._spin_result()
+        if spun:
+            lines.insert(0, spun)
+        lines.append(self.view.track())
+        marker = self.view.marker()
+        if marker:
+            lines.append(marker)
+        lines += [self.view.text(e) for e in events if e.kind is EventKind.TURN]
+        self.say(*(line for line in lines if line))
         if game.turn and game.turn == self.view.seat and game.space not in CARD_SPACES:
             self.active = spin_question(game)
 
@@ -566,8 +589,8 @@ class PlaySession:
         """unity-2022: whose turn it is, and nothing of the board."""
         if self.active is not None:
             self._abandon()
-        if not self.view.in_game:
-            self.view.in_game = True
+        if not self._turn_only:
+            self._turn_only = True
             self.say("", f"The game has started! You are seat {self.view.seat}.")
         if game.turn == 0:
             self.say("  everyone has finished: careers next")
@@ -576,12 +599,27 @@ class PlaySession:
         else:
             self.active = spin_question(game)
 
+    def _spin_result(self) -> str | None:
+        """After our SPIN: what the spinner really gave, read from the move (the server may have drawn it)."""
+        start = self._spun_from
+        end = self.view.positions.get(self.view.seat) if self.view.tracking else None
+        if start is None or end is None or end == start:
+            return None
+        self._spun_from = None
+        if end == FINISH_SPACE:
+            return "You reach the finish!"
+        return f"The spinner lands on {end - start}!"
+
     def _card(self, card: CardDealt) -> None:
+        # The board keeps the turn line back until our Finish card: show it now.
+        held = [self.view.text(e) for e in self.view.feed(card, trio.current_time()) if e.kind is EventKind.TURN]
+        held = [line for line in held if line]
         if card.kind == SpaceKind.FINISH:
             self.finished = True
             place = {1: "You finished first!", 3: "You finished last."}.get(card.number, "You finished!")
-            self.say(f"{place} Time to choose your career.")
+            self.say(f"{place} Time to choose your career.", *held)
             return
+        self.say(*held)
         try:
             question = card_question(card.kind, card.number)
         except (ValueError, IndexError):
@@ -606,6 +644,17 @@ async def play_session(
     return await PlaySession(client, source, out, rng=rng).run(code)
 
 
+def connect_error(exc: OSError) -> str:
+    """Why a connection failed, in the system's words ('Connection refused')."""
+    causes = getattr(exc.__cause__, "exceptions", None) or ([exc.__cause__] if exc.__cause__ else [])
+    for cause in (exc, *causes):
+        if isinstance(cause, OSError) and cause.errno and cause.errno > 0:
+            return os.strerror(cause.errno)  # trio's own text repeats the address
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror  # a name that does not resolve: getaddrinfo's words
+    return str(exc)
+
+
 def _terminal_out(text: str = "", end: str = "\n") -> None:
     print(text, end=end, flush=True)
 
@@ -615,16 +664,12 @@ async def run_play(host: str, port: int, code: str, dialect: str = "v1.0") -> in
     try:
         client = await LGMPClient.connect(host, port, dialect=dialect)
     except OSError as exc:
-        print(f"lgmp play: cannot connect to {host}:{port}: {exc.strerror or exc}. Is the LGMP server running there?",
+        print(f"lgmp play: cannot connect to {host}:{port}: {connect_error(exc)}. Is `lgmp serve` running there?",
               file=sys.stderr)
         return 1
-    interrupted = False
-    try:
-        async with client:
-            _terminal_out(f"Connected to {host}:{port}. (Ctrl-D or Ctrl-C leaves.)")
-            return await play_session(client, code, StdinLines(), _terminal_out)
-    except* KeyboardInterrupt:  # Ctrl-C, possibly from inside the session's packet/line race
-        interrupted = True
-    if interrupted:
-        _terminal_out("\nYou left the game.")
-    return 130
+    # Ctrl-C is the command line's to handle: it cancels this, and says goodbye.
+    async with client:
+        _terminal_out(f"Connected to {host}:{port}. (Ctrl-D or Ctrl-C leaves.)")
+        status = await play_session(client, code, StdinLines(), _terminal_out)
+        await client.leave()
+        return status

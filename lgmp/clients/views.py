@@ -1,230 +1,443 @@
-"""What a person sees: the host's board screen as text, and ``lgmp demo``.
+"""The host's screen, as ``lgmp host`` and ``lgmp demo`` show it.
 
-``BoardView`` is pure: fed the packets a host receives, it keeps the board (who
-is where, whose turn) and returns lines describing each event. The host never
-learns player names from LGMP -- only avatars by seat -- so players are shown
-by their avatar colour. Positions are tracked from GAME's occupancy: each GAME
-moves at most one piece, the one whose turn it was.
+On a terminal it is a full-screen board drawn with rich that redraws in place:
+the room code and the command that joins it, the 56 spaces with every player's
+piece in its colour, whose turn it is, the card on the table and whom it is
+for, finishes and places, and the final standings explained. When stdout is
+not a terminal (a log, a pipe, a test) the same events come out as plain lines.
+
+``screen_text`` renders the full screen at a fixed size to a string, for tests.
+The board itself -- what is known, from which packet -- is ``lgmp.clients.board``;
+the session that feeds it is ``lgmp.clients.host``.
 """
 
 from __future__ import annotations
 
-import math
-import sys
+import os
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from io import StringIO
+from typing import Protocol
 
-import trio
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.layout import Layout
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
 
-from .client import ConnectionClosed, LGMPClient
-from ..wire.packets import CardDealt, FinalResults, GameUpdate, ReadyResponse, Reset, ServerPacket, StartGame
-from ..game.rules import (
-    AVATAR_NAMES,
-    BOARD,
-    BRAND_CRISIS_DECK,
-    CAREER_POINT_DECK,
-    DID_YOU_KNOW_DECK,
-    FIELD_NAMES,
-    FINISH_SPACE,
-    YOURE_THE_BOSS_DECK,
-    Avatar,
-    SpaceKind,
-)
+from ..game.rules import BOARD, DID_YOU_KNOW_FIELD, FIELD_COLOURS, Avatar, SpaceKind
+from .board import Event, EventKind, HostBoard, Phase, Who, avatar_name, card_text, ordinal
 
-KIND_NAMES = {
-    SpaceKind.PLAIN: "plain",
-    SpaceKind.BRAND_CRISIS: "Brand Crisis",
-    SpaceKind.CAREER_POINT: "Career Point",
-    SpaceKind.YOURE_THE_BOSS: "You're the Boss",
-    SpaceKind.DID_YOU_KNOW: "Did You Know",
-    SpaceKind.FINISH: "Finish",
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 1111
+
+PIECE = "●"
+_AVATAR_STYLES = {
+    Avatar.RED: "bold bright_red",
+    Avatar.YELLOW: "bold bright_yellow",
+    Avatar.GREEN: "bold bright_green",
+    Avatar.BLUE: "bold dodger_blue1",
+    Avatar.PURPLE: "bold medium_purple1",
+    Avatar.PINK: "bold hot_pink",
 }
-_KIND_SYMBOL = {SpaceKind.PLAIN: "·", SpaceKind.BRAND_CRISIS: "!", SpaceKind.CAREER_POINT: "C",
-                SpaceKind.YOURE_THE_BOSS: "Y", SpaceKind.DID_YOU_KNOW: "?", SpaceKind.FINISH: "F"}
-FINISH_CARD_TEXT = {1: "first to finish", 2: "finished", 3: "last to finish"}
+# RULES.md's pile colours, as a terminal draws them.
+_COLOUR_STYLES = {"red": "bright_red", "yellow": "bright_yellow", "pink": "hot_pink", "green": "bright_green",
+                  "purple": "medium_purple1", "blue": "dodger_blue1"}
+_KIND_SYMBOLS = {
+    SpaceKind.PLAIN: ("·", "grey50"),
+    SpaceKind.BRAND_CRISIS: ("!", "bold bright_red"),
+    SpaceKind.CAREER_POINT: ("C", "bold bright_cyan"),
+    SpaceKind.YOURE_THE_BOSS: ("Y", "bold bright_magenta"),
+    SpaceKind.DID_YOU_KNOW: ("?", "bold"),  # coloured by its pile
+    SpaceKind.FINISH: ("F", "bold reverse"),
+}
+LEGEND = "! Brand Crisis  C Career Point  Y You're the Boss  ? Did You Know  F Finish"
+# The lane's left column: "● Yellow 2 " -- the longest colour name is six letters.
+_LANE_LABEL = 11
+_LOG_KEPT = 200  # events kept for the log panel; a screen never shows more
 
 
-def describe_card(kind: int, number: int) -> str:
-    """A card as a person reads it: deck, number and what it does."""
-    try:
-        if kind == SpaceKind.BRAND_CRISIS:
-            return f"Brand Crisis #{number}: move back {-BRAND_CRISIS_DECK[number - 1].move}"
-        if kind == SpaceKind.CAREER_POINT:
-            card = CAREER_POINT_DECK[number - 1]
-            return f"Career Point #{number}: A {card.option_a:+d} or B {card.option_b:+d}"
-        if kind == SpaceKind.YOURE_THE_BOSS:
-            options = ", ".join(FIELD_NAMES[f] for f in YOURE_THE_BOSS_DECK[number - 1].options)
-            return f"You're the Boss #{number}: everyone picks a token from {options}"
+# =============================================================================== joining hints
+
+
+def join_command(command: str, code: str, host: str, port: int) -> str:
+    """``lgmp play CODE`` with the options it really needs to reach this server."""
+    extra = (f" --host {host}" if host != DEFAULT_HOST else "") + (f" --port {port}" if port != DEFAULT_PORT else "")
+    return f"lgmp {command} {code}{extra}"
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The top of the screen: what this screen is, and how to join (None: nobody can)."""
+
+    title: str
+    join: str | None = None
+    bots: str | None = None
+    note: str = ""
+
+
+def host_header(code: str, host: str, port: int) -> Header:
+    return Header("host", join_command("play", code, host, port), join_command("bot", code, host, port) + " --count N")
+
+
+# =============================================================================== text pieces
+
+
+def who_text(who: Who, *, seat: bool = False) -> Text:
+    """'● Red' in red (and ' (seat 1)')."""
+    style = _AVATAR_STYLES.get(who.avatar, "bold")
+    name = avatar_name(who.avatar) or f"seat {who.seat}"
+    text = Text.assemble((f"{PIECE} {name}", style))
+    if seat and avatar_name(who.avatar):
+        text.append(f" (seat {who.seat})")
+    return text
+
+
+def who_plain(who: Who) -> str:
+    return avatar_name(who.avatar) or f"seat {who.seat}"
+
+
+def event_text(event: Event) -> Text:
+    text = Text(style="italic" if event.kind is EventKind.NOTE else "")
+    for part in event.parts:
+        text.append_text(who_text(part)) if isinstance(part, Who) else text.append(part)
+    return text
+
+
+def event_plain(event: Event) -> str:
+    return "".join(who_plain(part) if isinstance(part, Who) else part for part in event.parts)
+
+
+def money(dollars: int) -> str:
+    return f"${dollars:,}"
+
+
+def positions_plain(board: HostBoard) -> str:
+    """'Board: Red 12, Yellow 9, Green 55 (1st)'."""
+    if not board.tracking:
+        occupied = ", ".join(f"{n} on {space}" for space, n in enumerate(board.occupancy) if n)
+        return f"Board: {occupied} (who is where is not known)"
+    parts = []
+    for seat, space in sorted(board.positions.items()):
+        place = board.place_of(seat)
+        parts.append(f"{who_plain(board.who(seat))} {space}" + (f" ({ordinal(place)})" if place else ""))
+    return "Board: " + ", ".join(parts)
+
+
+def standings_plain(board: HostBoard) -> list[str]:
+    rows = board.standings()
+    lines = ["Final standings:"]
+    for row in rows:
+        name = f"{who_plain(row.who)} (seat {row.who.seat})"
+        lines.append(f"  {row.place}. {name:<16} {row.career:<46}{money(row.salary):>9}")
+    lines.append("Place is the finishing order (1st reached space 55 first), not pay; "
+                 "salary is the yearly pay of the career chosen.")
+    if rows:
+        best = max(rows, key=lambda r: (r.salary, -r.place))
+        lines.append(f"Best paid: {who_plain(best.who)}, {best.career}, {money(best.salary)} a year.")
+    return lines
+
+
+# =============================================================================== the full screen
+
+
+class _Tail:
+    """The newest lines that fit the height it is given, one line each."""
+
+    def __init__(self, lines: list[Text]):
+        self.lines = lines
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        height = options.height or len(self.lines)
+        for line in self.lines[-height:] if height else []:
+            yield Text.assemble(line, no_wrap=True, overflow="ellipsis")
+
+
+def _header(header: Header, code: str | None) -> Text:
+    line = Text.assemble((" LET'S GO MARKETING! ", "bold white on dark_blue"), "  Room ",
+                         (f" {code or '....'} ", "bold black on bright_yellow"), f"  {header.title}")
+    line.append("\n")
+    if header.join:
+        line.append("Join: ", style="bold")
+        line.append(header.join, style="bold bright_cyan")
+        if header.bots:
+            line.append("   Bots: ", style="bold")
+            line.append(header.bots)
+    else:
+        line.append(header.note)
+    line.no_wrap, line.overflow = True, "ellipsis"
+    return line
+
+
+def _kinds_row() -> Text:
+    row = Text(" " * _LANE_LABEL)
+    for space, kind in enumerate(BOARD):
+        symbol, style = _KIND_SYMBOLS[kind]
         if kind == SpaceKind.DID_YOU_KNOW:
-            return f"Did You Know #{number}: everyone may take a {FIELD_NAMES[DID_YOU_KNOW_DECK[number - 1].field]} token"
-        if kind == SpaceKind.FINISH:
-            return f"Finish card {number}: {FINISH_CARD_TEXT.get(number, '?')}"
-    except IndexError:
-        pass
-    return f"card kind {kind} #{number}"
+            style = "bold " + _COLOUR_STYLES[FIELD_COLOURS[DID_YOU_KNOW_FIELD[space]]]
+        row.append(symbol, style=style)
+    return row
 
 
-class BoardView:
-    def __init__(self) -> None:
-        self.avatars: tuple[int, ...] = (0,) * 6
-        self.positions: dict[int, int] = {}
-        self.turn = 0
-        self.in_game = False
+def _ruler() -> Text:
+    cells = [" "] * (len(BOARD) + 1)
+    for space in range(0, len(BOARD), 5):
+        for i, digit in enumerate(str(space)):
+            cells[space + i] = digit
+    return Text(" " * _LANE_LABEL + "".join(cells).rstrip(), style="grey50")
 
-    def who(self, seat: int) -> str:
-        avatar = self.avatars[seat - 1] if 1 <= seat <= 6 else 0
-        return AVATAR_NAMES[Avatar(avatar)] if avatar else f"seat {seat}"
 
-    def ready_count(self) -> int:
-        return sum(1 for a in self.avatars if a)
+def _lane(board: HostBoard, seat: int) -> Text:
+    who = board.who(seat)
+    space = board.positions.get(seat, 0)
+    label = Text.assemble((f"{PIECE} {avatar_name(who.avatar):<6} ", _AVATAR_STYLES.get(who.avatar, "bold")), f"{seat} ")
+    row = Text.assemble(label, ("·" * space, "grey35"), (PIECE, _AVATAR_STYLES.get(who.avatar, "bold")),
+                        ("·" * (len(BOARD) - 1 - space), "grey35"))
+    place = board.place_of(seat)
+    row.append(f" {space:>2}")
+    if place:
+        row.append(f" {ordinal(place)}", style="bold")
+    elif board.phase is Phase.GAME and board.turn == seat:
+        row.append(" ◀", style="bold")
+    return row
 
-    def feed(self, packet: ServerPacket) -> list[str]:
-        if isinstance(packet, ReadyResponse):
-            return self._avatars(packet)
-        if isinstance(packet, GameUpdate):
-            return self._game(packet)
-        if isinstance(packet, CardDealt):
-            return [f"  card: {describe_card(packet.kind, packet.number)}"]
-        if isinstance(packet, FinalResults):
-            return self._final(packet)
-        if isinstance(packet, Reset):
-            self.in_game = False
-            return ["Back to the lobby."]
+
+def _counts_row(board: HostBoard) -> Text:
+    row = Text(" " * _LANE_LABEL)
+    for n in board.occupancy:
+        row.append(str(n) if n else "·", style="bold" if n else "grey35")
+    return row
+
+
+def board_panel(board: HostBoard) -> Panel:
+    rows = [_ruler(), _kinds_row()]
+    if board.phase in (Phase.GAME, Phase.CAREERS, Phase.OVER) and not board.tracking:
+        rows.append(_counts_row(board))
+        rows.append(Text("(pieces per space: who is where is not known on this screen)", style="italic"))
+    else:
+        seats = sorted(board.positions) if board.phase is not Phase.LOBBY else board.ready_seats()
+        rows += [_lane(board, seat) for seat in seats] or [Text("No player is ready yet.", style="italic")]
+    return Panel(Group(*rows), title="Board", title_align="left", subtitle=LEGEND, subtitle_align="left")
+
+
+def _card_lines(board: HostBoard) -> list[Text]:
+    card = board.card
+    if card is None:
         return []
+    title, text = card_text(card.kind, card.number)
+    line = Text.assemble(("Card: ", "bold"), (title, "bold"), " for ")
+    line.append_text(who_text(card.for_seat) if card.for_seat else Text("every player"))
+    line.append(f": {text}.")
+    if card.kind in (SpaceKind.YOURE_THE_BOSS, SpaceKind.DID_YOU_KNOW):
+        line.append(" Answers are private: only each player knows the token they took.", style="italic")
+    if card.waiting:
+        line.append(" Waiting for " + ("the answer." if card.for_seat else "every answer."), style="bold")
+    elif card.kind != SpaceKind.FINISH:
+        line.append(" (answered)", style="grey50")
+    return [line]
 
-    def _avatars(self, packet: ReadyResponse) -> list[str]:
-        lines = []
-        for seat, (old, new) in enumerate(zip(self.avatars, packet.avatars), start=1):
-            if old != new:
-                lines.append(f"Seat {seat}: " + (f"ready as {AVATAR_NAMES[Avatar(new)]}" if new else "left"))
-        self.avatars = tuple(packet.avatars)
-        return lines
 
-    def _game(self, packet: GameUpdate) -> list[str]:
-        lines = []
-        if not self.in_game:
-            self.in_game = True
-            self.positions = {seat: 0 for seat in range(1, 7) if self.avatars[seat - 1]}
-            lines.append("Game on! " + ", ".join(self.who(s) for s in self.positions) + " at the start.")
+def status_panel(board: HostBoard, *, now: float, prompt: str) -> Panel:
+    lines: list[Text] = []
+    if board.phase is Phase.LOBBY:
+        ready = board.ready_seats()
+        line = Text.assemble(("Ready: ", "bold"))
+        for i, seat in enumerate(ready):
+            line.append(", " if i else "")
+            line.append_text(who_text(board.who(seat), seat=True))
+        lines.append(line if ready else Text("Nobody is ready yet.", style="italic"))
+        lines.append(Text(prompt, style="bold"))
+    elif board.phase is Phase.GAME:
+        waited = max(0, int(now - board.turn_since))
+        if board.card is not None and board.card.waiting:
+            lines.append(Text(f"Waiting for the card's answers ({waited} s).", style="bold"))
         else:
-            mover = self.turn
-            before = self._occupancy()
-            gained = [i for i, (a, b) in enumerate(zip(before, packet.occupancy)) if b > a]
-            if mover in self.positions and gained:
-                start, end = self.positions[mover], gained[0]
-                self.positions[mover] = end
-                step = f"{start} -> {end}"
-                where = KIND_NAMES.get(packet.space, "?") if packet.space else KIND_NAMES[BOARD[end]] if end == FINISH_SPACE else "plain"
-                lines.append(f"{self.who(mover)} moves {step} ({where})")
-        self.turn = packet.turn
-        lines.append(self.render(packet.occupancy))
-        lines.append("  everyone has finished: careers next" if packet.turn == 0 else f"  turn: {self.who(packet.turn)}")
-        return lines
-
-    def _occupancy(self) -> list[int]:
-        counts = [0] * len(BOARD)
-        for space in self.positions.values():
-            counts[space] += 1
-        return counts
-
-    def render(self, occupancy: tuple[int, ...]) -> str:
-        """The track as one line: a digit where players stand, a symbol per space kind elsewhere."""
-        return "  " + "".join(str(n) if n else _KIND_SYMBOL[kind] for n, kind in zip(occupancy, BOARD))
-
-    def _final(self, packet: FinalResults) -> list[str]:
-        lines = ["Final standings:"]
-        order = sorted((place, seat) for seat, place in enumerate(packet.places, start=1) if place)
-        for place, seat in order:
-            career = packet.careers[seat - 1]
-            lines.append(f"  {place}. {self.who(seat):<7} {career} (${packet.salaries[seat - 1]},000)")
-        return lines
+            turn = Text.assemble(("Turn: ", "bold"), who_text(board.who(board.turn), seat=True),
+                                 f" to spin (waiting {waited} s).")
+            lines.append(turn)
+        lines += _card_lines(board)
+    elif board.phase is Phase.CAREERS:
+        lines.append(Text("Every player has finished: waiting for their careers.", style="bold"))
+        lines += _card_lines(board)
+    else:
+        lines.append(Text("The room is closed.", style="bold"))
+    return Panel(Group(*lines), title="Now", title_align="left")
 
 
-LEGEND = "Board: · plain  ! Brand Crisis  C Career Point  Y You're the Boss  ? Did You Know  F Finish; digits = players"
+def standings_panel(board: HostBoard) -> Panel:
+    rows = board.standings()
+    table = Table(box=None, show_header=True, header_style="bold", padding=(0, 1), expand=False)
+    table.add_column("Place")
+    table.add_column("Player")
+    table.add_column("Career")
+    table.add_column("Salary", justify="right")
+    for row in rows:
+        table.add_row(ordinal(row.place), who_text(row.who), row.career, money(row.salary))
+    note = Text("Place is the finishing order (1st reached space 55 first), not pay.", style="italic")
+    parts: list = [note, table]
+    if rows:
+        best = max(rows, key=lambda r: (r.salary, -r.place))
+        parts.append(Text.assemble(("Best paid: ", "bold"), who_text(best.who), f", {best.career}, {money(best.salary)}."))
+    return Panel(Group(*parts), title=f"Final standings, game {board.games_finished}", title_align="left")
 
 
-async def host_session(client: LGMPClient, *, start_when: int | None, games: int, out=print) -> int:
-    """Drive a host screen: create the room, show everything, start when asked. Returns games seen."""
-    code = await client.host_room()
-    out(f"Room {code} is open. Players join with:  lgmp play {code}   (bots: lgmp bot {code} --count N)")
-    out(LEGEND)
-    view = BoardView()
-    finished = 0
-    start_sent = False
-    start_requested = trio.Event()
+def screen(board: HostBoard, header: Header, *, code: str | None, now: float, prompt: str, log: list[Event],
+           height: int) -> Layout:
+    """The whole screen for a terminal ``height`` lines high: header, board, now (or the standings), log."""
+    lanes = len(board.positions) if board.phase is not Phase.LOBBY else len(board.ready_seats())
+    parts = [Layout(_header(header, code), size=2),
+             Layout(board_panel(board), size=max(1, lanes) + 4 + (0 if board.tracking else 1))]
+    if board.results is not None and board.phase is not Phase.GAME and board.phase is not Phase.CAREERS:
+        parts.append(Layout(standings_panel(board), size=len(board.standings()) + 5))
+        if board.phase is Phase.LOBBY:  # another game to come
+            parts.append(Layout(Panel(Text(prompt, style="bold"), title="Now", title_align="left"), size=3))
+    else:
+        parts.append(Layout(status_panel(board, now=now, prompt=prompt), size=6))
+    if height - sum(part.size or 0 for part in parts) >= 3:
+        lines = [event_text(e) for e in log if e.kind is not EventKind.TURN]
+        parts.append(Layout(Panel(_Tail(lines), title="What happened", title_align="left",
+                                  subtitle="LGMP does not tell the host when a player drops mid-game",
+                                  subtitle_align="left")))
+    layout = Layout()
+    layout.split_column(*parts)
+    return layout
 
-    async def wait_for_enter() -> None:
-        await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
-        start_requested.set()
 
-    async with trio.open_nursery() as nursery:
-        if start_when is None and sys.stdin.isatty():
-            out("Press Enter to start once everyone is ready.")
-            nursery.start_soon(wait_for_enter)
+def screen_text(board: HostBoard, header: Header, *, code: str | None, width: int, height: int, now: float = 0.0,
+                prompt: str = "", log: list[Event] | None = None, colour: bool = False) -> str:
+    """The full screen rendered at ``width`` x ``height``, as text (ANSI colours when ``colour``)."""
+    console = Console(file=StringIO(), width=width, height=height, force_terminal=colour,
+                      color_system="256" if colour else None, legacy_windows=False)
+    console.print(screen(board, header, code=code, now=now, prompt=prompt, log=log or [], height=height))
+    return console.file.getvalue()
+
+
+# =============================================================================== screens
+
+
+class HostScreen(Protocol):
+    """What the host session draws on."""
+
+    def open(self, code: str, header: Header) -> None: ...
+
+    def show(self, board: HostBoard, events: list[Event], now: float) -> None: ...
+
+    def prompt(self, text: str) -> None: ...
+
+    def close(self, *, keep: bool = True) -> None: ...
+
+
+class PlainScreen:
+    """Events as plain lines: for logs, pipes and tests."""
+
+    def __init__(self, out: Callable[[str], object] = print):
+        self.out = out
+        self._prompt = ""
+
+    def open(self, code: str, header: Header) -> None:
+        if header.join:
+            self.out(f"Room {code} is open. Join with: {header.join}   (bots: {header.bots})")
+        else:
+            self.out(f"Room {code} is open. {header.note}")
+
+    def show(self, board: HostBoard, events: list[Event], now: float) -> None:
+        for event in events:
+            if event.kind is EventKind.TURN:
+                self.out(f"{event_plain(event)}  {positions_plain(board)}")
+            else:
+                self.out(event_plain(event))
+            if event.kind is EventKind.RESULT:
+                for line in standings_plain(board):
+                    self.out(line)
+
+    def prompt(self, text: str) -> None:
+        if text and text != self._prompt:
+            self.out(text)
+        self._prompt = text
+
+    def close(self, *, keep: bool = True) -> None:
+        pass
+
+
+class FullScreen:
+    """The board on the whole terminal, redrawn in place; the standings stay on screen after it."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.board = HostBoard()
+        self.header = Header("")
+        self.code: str | None = None
+        self.log: deque[Event] = deque(maxlen=_LOG_KEPT)
+        self._prompt = ""
+        self._now = 0.0
+        self._live = Live(console=console, screen=True, auto_refresh=False, redirect_stdout=False)
+        self._echo = _NoEcho()
+
+    def open(self, code: str, header: Header) -> None:
+        self.code, self.header = code, header
+        self._echo.start()
+        self._live.start()
+        self._draw()
+
+    def show(self, board: HostBoard, events: list[Event], now: float) -> None:
+        self.board, self._now = board, now
+        self.log.extend(events)
+        self._draw()
+
+    def prompt(self, text: str) -> None:
+        self._prompt = text
+        self._draw()
+
+    def _draw(self) -> None:
+        if self._live.is_started:
+            self._live.update(screen(self.board, self.header, code=self.code, now=self._now, prompt=self._prompt,
+                                     log=list(self.log), height=self.console.height), refresh=True)
+
+    def close(self, *, keep: bool = True) -> None:
+        """Leave the full screen; with ``keep``, print the final board and standings where it was."""
+        if self._live.is_started:
+            self._live.stop()
+        self._echo.stop()
+        if keep and self.board.results is not None:
+            self.console.print(board_panel(self.board))
+            self.console.print(standings_panel(self.board))
+
+
+class _NoEcho:
+    """Typed keys are not echoed while the full screen is up (an echoed Enter would scroll it)."""
+
+    def __init__(self) -> None:
+        self._saved: list | None = None
+
+    def start(self) -> None:
         try:
-            while finished < games:
-                with trio.move_on_after(0.2 if start_when is None else math.inf):
-                    packet = await client.receive()
-                    for line in view.feed(packet):
-                        out(line)
-                    if isinstance(packet, FinalResults):
-                        finished += 1
-                    if isinstance(packet, Reset):
-                        start_sent = False
-                if not start_sent and not view.in_game and view.ready_count() and (
-                    (start_when is not None and view.ready_count() >= start_when) or start_requested.is_set()
-                ):
-                    start_requested = trio.Event()
-                    if start_when is None and sys.stdin.isatty() and finished < games:
-                        nursery.start_soon(wait_for_enter)
-                    await client.send(StartGame())
-                    start_sent = True
-        except ConnectionClosed:
-            out("The server closed the room.")
-        nursery.cancel_scope.cancel()
-    return finished
+            import termios
+        except ImportError:  # not a POSIX terminal: nothing to switch off
+            return
+        try:
+            if os.isatty(0):
+                self._saved = termios.tcgetattr(0)
+                quiet = termios.tcgetattr(0)
+                quiet[3] &= ~termios.ECHO
+                termios.tcsetattr(0, termios.TCSANOW, quiet)
+        except (termios.error, OSError):
+            self._saved = None
+
+    def stop(self) -> None:
+        if self._saved is not None:
+            import termios
+
+            try:
+                termios.tcsetattr(0, termios.TCSANOW, self._saved)
+            except (termios.error, OSError):
+                pass
+            self._saved = None
 
 
-async def run_host(host: str, port: int, start_when: int | None, games: int) -> int:
-    try:
-        client = await LGMPClient.connect(host, port)
-    except OSError as exc:
-        print(f"lgmp host: cannot connect to {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    async with client:
-        played = await host_session(client, start_when=start_when, games=games)
-    return 0 if played >= games else 1
-
-
-async def run_demo(bots: int, delay: float, seed: int | None) -> int:
-    """A server in this process, a host view and ``bots`` bots: one whole game, shown."""
-    from .bot import play_bot
-    from ..server.shell import LGMPServer
-
-    bots = max(1, min(6, bots))
-    server = LGMPServer(seed=seed)
-    async with trio.open_nursery() as nursery:
-        port = await nursery.start(server.serve, "127.0.0.1", 0)
-        print(f"Demo server on 127.0.0.1:{port}; {bots} bots will play.")
-        async with await LGMPClient.connect("127.0.0.1", port) as host:
-            code_ready = trio.Event()
-            codes: list[str] = []
-
-            def out(line: str) -> None:
-                print(line, flush=True)
-                if line.startswith("Room ") and not codes:
-                    codes.append(line.split()[1])
-                    code_ready.set()
-
-            async def bots_join() -> None:
-                await code_ready.wait()
-                for i in range(bots):
-                    nursery.start_soon(lambda i=i: play_bot(
-                        "127.0.0.1", port, codes[0], name=f"Bot{i + 1}",
-                        seed=None if seed is None else seed + i, delay=delay))
-                    await trio.sleep(0.05)
-
-            nursery.start_soon(bots_join)
-            played = await host_session(host, start_when=bots, games=1, out=out)
-        await server.shutdown()
-        nursery.cancel_scope.cancel()
-    print("Demo over." if played else "Demo ended without a result.")
-    return 0 if played else 1
+def make_screen(console: Console | None = None) -> HostScreen:
+    """The full screen on a terminal, plain lines otherwise."""
+    console = console or Console()
+    if console.is_terminal and not console.is_dumb_terminal:
+        return FullScreen(console)
+    return PlainScreen(lambda line: print(line, flush=True))

@@ -5,8 +5,11 @@
     lgmp results --leaderboard        most wins and best salaries
     lgmp results --csv games.csv      every game, one row per player (``--csv`` alone: stdout)
 
-The store is only read (``ResultsStore.open(create=False)``): a missing file, or one
-that is not an LGMP results store, is a one-line error on stderr and exit status 1.
+The store is only read (``ResultsStore.open(create=False)``). Without ``--db`` it is the
+file ``lgmp serve`` writes by default (``store.default_path()``, in the per-user data
+folder), found from any working directory; while no game has been stored there yet,
+that is said, with the path, and is not an error. A ``--db`` file that is missing, or
+not an LGMP results store, is a one-line error on stderr and exit status 1.
 Times in the tables are local; the CSV's are UTC.
 """
 
@@ -19,7 +22,7 @@ import time
 from typing import Sequence
 
 from ..game.rules import FIELD_LETTERS, FIELD_NAMES, Field
-from .store import DEFAULT_DB, GameSummary, ResultsStore, StoreError
+from .store import GameSummary, ResultsStore, StoreError, default_path
 
 __all__ = ["add_arguments", "run", "format_table"]
 
@@ -37,8 +40,9 @@ def _positive_int(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="PATH", default=DEFAULT_DB,
-                        help=f"the results store to read (default: {DEFAULT_DB})")
+    parser.add_argument("--db", metavar="PATH", default=None,
+                        help=f"the results store to read (default: {default_path()}, "
+                             "where lgmp serve stores results)")
     view = parser.add_mutually_exclusive_group()
     view.add_argument("--game", metavar="ID", type=_positive_int,
                       help="show one game, player by player")
@@ -56,8 +60,13 @@ def run(args: argparse.Namespace) -> int:
     if args.csv is not None and args.leaderboard:
         print("lgmp results: --csv cannot be combined with --leaderboard", file=sys.stderr)
         return 2
+    path = args.db if args.db is not None else default_path()
+    if args.db is None and not path.exists():
+        print(f"No games recorded yet: {path} does not exist (lgmp serve stores every finished game there).",
+              file=sys.stderr if args.csv is not None else sys.stdout)
+        return 0
     try:
-        with ResultsStore.open(args.db, create=False) as store:
+        with ResultsStore.open(path, create=False) as store:
             if args.csv is not None:
                 return _export(store, args.csv, args.game)
             if args.game is not None:

@@ -47,12 +47,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Iterator, Sequence
 
+import platformdirs
+
 from ..game.engine import GameRecord, PlayerRecord
 from ..wire.errors import LGMPError
 from ..game.rules import AVATAR_NAMES, FIELD_NAMES, Avatar, Field, SpaceKind
 
 __all__ = [
-    "DEFAULT_DB", "APPLICATION_ID", "APPLICATION_MARKER", "SCHEMA_VERSION", "MIGRATIONS",
+    "DEFAULT_DB", "default_path", "APPLICATION_ID", "APPLICATION_MARKER", "SCHEMA_VERSION", "MIGRATIONS",
     "TOKEN_COLUMNS", "LANDING_COLUMNS", "CSV_COLUMNS",
     "StoreError", "Migration", "GameSummary", "PlayerRow", "WinsRow", "SalaryRow",
     "Leaderboard", "ResultsStore",
@@ -60,7 +62,15 @@ __all__ = [
 
 log = logging.getLogger("lgmp.results.store")
 
+#: The results file's name in the per-user data folder (``default_path``).
 DEFAULT_DB = "lgmp-results.sqlite3"
+
+
+def default_path() -> Path:
+    """Where results are kept unless a path is given: the per-user data folder, so the
+    server and ``lgmp results`` find the same file from any working directory
+    ($XDG_DATA_HOME/lgmp, else ~/.local/share/lgmp, on Linux; platformdirs elsewhere)."""
+    return platformdirs.user_data_path("lgmp", appauthor=False) / DEFAULT_DB
 
 #: ``PRAGMA application_id`` of every LGMP results store: b"LGMP" as a big-endian int.
 APPLICATION_ID = int.from_bytes(b"LGMP", "big")   # 0x4C474D50 = 1279741264
@@ -328,7 +338,7 @@ def _identify(conn: sqlite3.Connection) -> tuple[str, int]:
     return "ours", version
 
 
-def _describe(exc: sqlite3.Error) -> str:
+def _describe(exc: sqlite3.Error, path: Path | None = None) -> str:
     name = getattr(exc, "sqlite_errorname", "") or ""
     text = str(exc)
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in text \
@@ -336,7 +346,25 @@ def _describe(exc: sqlite3.Error) -> str:
         return f"the database is corrupt ({text})"
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
         return f"the database is locked by another process ({text})"
+    if path is not None and (name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM"))
+                             or "unable to open" in text or "readonly" in text):
+        return f"{_access_problem(path)} ({text})"
     return text
+
+
+def _access_problem(path: Path) -> str:
+    """Why SQLite cannot open or write ``path``, in words: it reports only 'unable to open database file'."""
+    folder = path.resolve().parent
+    if not folder.exists():
+        return f"the folder {folder} does not exist"
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return "no permission to read and write the file"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        # SQLite also writes its -wal and -shm files beside the database.
+        return f"no permission to create files in {folder}"
+    return "the file cannot be opened for reading and writing"
 
 
 # --------------------------------------------------------------------------- the store
@@ -352,21 +380,21 @@ class ResultsStore:
     # ----------------------------------------------------------------- lifecycle
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] = DEFAULT_DB, *, create: bool = True) -> ResultsStore:
-        """Open (and with `create`, make or upgrade) the store at `path`.
+    def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> ResultsStore:
+        """Open (and with `create`, make or upgrade) the store at `path` (None: ``default_path()``).
 
         create=False is for readers: a missing or empty file is a StoreError. Either
         way, a file that is not an LGMP results store -- corrupt, another program's,
         or written by a newer lgmp -- is a StoreError and is not modified.
         """
-        path = Path(os.fspath(path))
+        path = default_path() if path is None else Path(os.fspath(path))
         _check_file(path, create)
         uri = path.resolve().as_uri() + ("?mode=rwc" if create else "?mode=rw")
         try:
             conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT,
                                    isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
-            raise StoreError(f"{path}: cannot open: {_describe(exc)}") from exc
+            raise StoreError(f"{path}: cannot open: {_describe(exc, path)}") from exc
         try:
             cls._prepare(conn, path, create)
         except BaseException:
@@ -392,7 +420,7 @@ class ResultsStore:
             if version < current:
                 ResultsStore._migrate(conn, path, create, current)
         except sqlite3.Error as exc:
-            raise StoreError(f"{path}: cannot open the results store: {_describe(exc)}") from exc
+            raise StoreError(f"{path}: cannot open the results store: {_describe(exc, path)}") from exc
 
     @staticmethod
     def _judge(path: Path, kind: str, version: int, current: int, create: bool) -> None:
@@ -482,7 +510,7 @@ class ResultsStore:
                     raise
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: recording the game of room {room} failed: "
-                                 f"{_describe(exc)}") from exc
+                                 f"{_describe(exc, self.path)}") from exc
         return game_id
 
     # ----------------------------------------------------------------- reading
@@ -580,7 +608,7 @@ class ResultsStore:
                 return query(conn)
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: reading the results store failed: "
-                                 f"{_describe(exc)}") from exc
+                                 f"{_describe(exc, self.path)}") from exc
 
 
 def _check_limit(limit: int) -> None:
