@@ -234,3 +234,17 @@ def test_renderers_ignore_closed_rooms_they_were_not_in():
     assert bool(renderers) and 7 in renderers
     renderers.remove(7)
     assert not renderers
+
+
+def test_a_notice_counts_against_flood_control_and_changes_nothing():
+    table = Table(packet_burst=3, packet_rate=1.0)
+    host = table.connect()
+    table.send(host, JoinRequest("HOST"))
+    code = next(iter(table.hub.rooms))
+    room = table.hub.rooms[code]
+    assert table.hub.notice(host, 0.5) == [] and table.hub.notice(host, 0.5) == []  # 2.5 tokens, then 1.5
+    assert room._last_activity == 0.5  # a lobby that hears from its host is not idle
+    events = table.hub.notice(host, 0.5)  # 0.5 left: a flood like any other
+    assert any(getattr(e, "reason", "") == "packet flood" for e in events)
+    assert code not in table.hub.rooms
+    assert table.hub.notice(999, 6.0) == []  # a connection the hub no longer knows
