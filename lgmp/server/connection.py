@@ -8,7 +8,10 @@ feeds it what the socket read (``receive_data(data, now)``, ``b""`` at EOF) and
 takes the packets those bytes completed one by one (``next_packet``); it queues what the core sends
 (``send``) and writes what ``data_to_send`` returns, reporting how much the
 socket took (``bytes_sent``). Time is passed in: ``next_deadline()`` tells when
-the connection next needs looking at and ``handle_timer(now)`` does it.
+the connection next needs looking at -- ``read_deadline()``, when a partial
+packet times out (``handle_timer(now)`` does that), or ``send_deadline()``, when
+the next paced packet may be written. The shell's reader waits on the first,
+its writer on the second.
 
 What it owns:
 
