@@ -244,3 +244,18 @@ def test_dialects_by_name():
     with pytest.raises(ValueError, match="v1.0, unity-2022"):
         dialect_named("unity-2023")
     assert UNITY_2022.max_packet_size == {C2S: 262, S2C: 1552}
+
+
+@given(st.binary(max_size=300))
+def test_valid_bytes_reencode_exactly(data):
+    """encode(decode(b)) == b in the 2022 dialect too, and the decoder never raises."""
+    for direction in (C2S, S2C):
+        decoder = Decoder(direction, dialect=UNITY_2022)
+        decoder.receive_data(data)
+        packets = []
+        while isinstance(found := decoder.next_packet(), Decoded):
+            packets.append(found.packet)
+        if found is None and decoder.end_of_stream() is None:
+            assert b"".join(encode(p, UNITY_2022) for p in packets) == data
+        else:
+            assert b"".join(encode(p, UNITY_2022) for p in packets) == data[: decoder.offset]
