@@ -179,12 +179,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed", type=int, default=None, help="seed for room codes and games (reproducible runs)")
     serve.add_argument("--server-spins", action="store_true", help="the server draws every spin itself (anti-cheat)")
     store = serve.add_mutually_exclusive_group()
-    store.add_argument("--db", metavar="PATH", default=None, help="results database (default: in your data folder; printed at start)")
+    store.add_argument("--db", metavar="PATH|URL", default=None,
+                       help="results database: an SQLite file (default: in your data folder; printed at start) "
+                            "or postgresql://USER@HOST:PORT/DB")
     store.add_argument("--no-db", action="store_true", help="do not store results")
     _add_http_options(serve)
     _add_dialect_option(serve, "what clients on --port speak")
     serve.add_argument("--also-listen", action="append", type=_port_and_dialect, default=[], metavar="PORT:DIALECT",
                        help="listen on another port too, for clients of that dialect; rooms are shared (repeatable)")
+    serve.add_argument(
+        "--workers", default="1", metavar="N|auto",
+        help="server processes sharing the port, to use N cores (SO_REUSEPORT; auto = one per core, at most 26). "
+             "Each room lives in one worker, which owns the first letters of its codes; a worker relays a "
+             "player whose room another worker owns. Results go to the one database (default 1: one process)",
+    )
+    _add_cluster_options(serve)
     _add_limit_options(serve)
 
     host = command("host", "create a room and show its board as the game goes")
@@ -218,9 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     results_cli.add_arguments(command("results", "show stored game results"))
 
-    rooms = command("rooms", "list a running server's rooms (from its HTTP API)")
+    rooms = command("rooms", "list a running server's rooms (from its HTTP API), or a whole cluster's (--cluster)")
     rooms.add_argument("--url", default="http://127.0.0.1:8111", help="the server's HTTP address (default http://127.0.0.1:8111)")
     rooms.add_argument("--json", action="store_true", help="print the API's JSON as it is")
+    rooms.add_argument("--cluster", metavar="redis://HOST:PORT[/DB]", default=None,
+                       help="list every room of the cluster whose state is in this Redis/Valkey database "
+                            "(code, node, created, players, phase) instead")
     return parser
 
 
@@ -271,6 +283,10 @@ def _run(args: argparse.Namespace) -> int:
 
         return run(args)
     if args.command == "rooms":
+        if args.cluster is not None:
+            from .cluster.rooms_cli import run as run_cluster_rooms
+
+            return run_cluster_rooms(args)
         from .http.rooms_cli import run_rooms
 
         return run_rooms(args.url, as_json=args.json)
@@ -351,17 +367,90 @@ def _http_companion(args: argparse.Namespace, results_path: str | None):
     return lambda server: HTTPService(server, settings)
 
 
+def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("cluster: several nodes sharing room codes over Redis (README: Running a cluster)")
+    group.add_argument("--cluster", metavar="redis://HOST:PORT[/DB]", default=None,
+                       help="join the cluster whose state is in this Redis/Valkey database")
+    group.add_argument("--advertise", metavar="HOST:PORT", default=None,
+                       help="with --cluster: this node's relay address, listened on here and reached by the other "
+                            "nodes (worker i of --workers N listens on PORT+i)")
+    group.add_argument("--lease-ttl", metavar="SECONDS", type=float, default=None,
+                       help="with --cluster: lease TTL of the node and its letters, renewed every third of it; "
+                            "a dead node's letters are taken over after it (default 10)")
+    group.add_argument("--prefer-letters", metavar="LETTERS", default="",
+                       help="with --cluster: letters this node takes first (e.g. A-M), so a front such as "
+                            "HAProxy can route a code's first letter to its owner")
+
+
+def _cluster_settings(args: argparse.Namespace):
+    """The ClusterSettings that --cluster and its options ask for, or None; ValueError for a bad option."""
+    if args.cluster is None:
+        if args.advertise or args.lease_ttl is not None or args.prefer_letters:
+            raise ValueError("--advertise, --lease-ttl and --prefer-letters go with --cluster")
+        return None
+    from .cluster.leases import parse_letters
+    from .cluster.member import LEASE_TTL, ClusterSettings
+    from .cluster.plan import parse_address
+    from .cluster.registry import parse_redis_url
+
+    parse_redis_url(args.cluster)
+    try:
+        import coredis  # noqa: F401 -- the Redis client the members use
+    except ImportError:
+        raise ValueError("--cluster needs coredis: pip install 'lgmp[cluster]'") from None
+    if not args.advertise:
+        raise ValueError("--cluster needs --advertise HOST:PORT (where the other nodes reach this one)")
+    ttl = LEASE_TTL if args.lease_ttl is None else args.lease_ttl
+    if not ttl >= 0.3:
+        raise ValueError("--lease-ttl must be at least 0.3 seconds")
+    return ClusterSettings(url=args.cluster, advertise=parse_address(args.advertise), lease_ttl=ttl,
+                           prefer=parse_letters(args.prefer_letters))
+
+
+def _serve_workers(args: argparse.Namespace, workers: int, cluster, db: str | None) -> int:
+    """``--workers N`` or ``--cluster``: a parent process and its workers (lgmp.server.workers)."""
+    from .server.workers import WorkerSettings, run_workers
+
+    if not args.no_http:  # each worker holds only its own rooms: no one process could answer for all
+        print("lgmp serve: the HTTP side (--http) is not served with --workers or --cluster; running without it",
+              file=sys.stderr)
+    relay = {} if cluster is None else {"relay_host": cluster.advertise[0], "relay_port": cluster.advertise[1]}
+    try:
+        status = run_workers(WorkerSettings(host=args.host, port=args.port, count=workers, limits=_limits_from(args),
+                                            seed=args.seed, server_spins=args.server_spins, db=db,
+                                            cluster=cluster, **relay))
+    except OSError as exc:
+        print(f"lgmp serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print("LGMP server stopped.", flush=True)
+    return status
+
+
 def _serve(args: argparse.Namespace) -> int:
     from .server.shell import run_server
+    from .server.workers import worker_count
+
+    try:
+        workers = worker_count(args.workers)
+        cluster = _cluster_settings(args)
+    except ValueError as exc:
+        print(f"lgmp serve: {exc}", file=sys.stderr)
+        return 2
+    if (workers > 1 or cluster is not None) and (args.dialect != "v1.0" or args.also_listen):
+        # A relayed connection is read as v1.0 by the worker that owns its room.
+        print("lgmp serve: --dialect and --also-listen need a single process (not --workers or --cluster)", file=sys.stderr)
+        return 2
 
     store = where = None
     if not args.no_db:
-        from .results.store import ResultsStore, StoreError, default_path
+        from .results.store import ResultsStore, StoreError, default_path, is_database_url
 
-        where = Path(args.db) if args.db else default_path()
+        where = args.db if args.db and is_database_url(args.db) else Path(args.db) if args.db else default_path()
         try:
             if not args.db:
                 where.parent.mkdir(parents=True, exist_ok=True)  # the data folder, on a first run
+            if workers > 1 or cluster is not None:  # each worker opens the one database itself
+                return _serve_workers(args, workers, cluster, str(where))
             store = ResultsStore.open(where)
         except StoreError as exc:
             print(f"lgmp serve: {exc}", file=sys.stderr)
@@ -369,6 +458,8 @@ def _serve(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"lgmp serve: {where.parent}: cannot create the folder: {exc.strerror or exc}", file=sys.stderr)
             return 1
+    elif workers > 1 or cluster is not None:
+        return _serve_workers(args, workers, cluster, None)
 
     try:
         companion = _http_companion(args, str(where) if where is not None else None)
@@ -383,7 +474,8 @@ def _serve(args: argparse.Namespace) -> int:
         logging.getLogger("lgmp.results.store").info("[%s] results stored as game %d", finished.room, game_id)
 
     def ready(port: int) -> None:
-        stored = f", results in {where.resolve()}" if where is not None else ", results not stored (--no-db)"
+        shown = where.resolve() if isinstance(where, Path) else store.path if store is not None else where
+        stored = f", results in {shown}" if where is not None else ", results not stored (--no-db)"
         others = "".join(f", {p} ({d})" for p, d in args.also_listen)
         dialects = f" ({args.dialect}){others}" if args.also_listen or args.dialect != "v1.0" else ""
         print(f"LGMP server on {args.host}:{port}{dialects}{stored}. Ctrl-C stops it.", flush=True)

@@ -151,7 +151,8 @@ def test_the_spectator_page_shows_the_pieces_and_the_standings(tmp_path):
                     "e.querySelector('.career').textContent])"), "the standings")
                 assert [(int(place[0]), seat, career) for place, seat, career in rows] == expected
                 assert "Final standings" in page.inner_text("#standings")
-                assert _pieces(page) == Counter({55: 2})  # both finished
+                # Each page region is pushed on its own: the pieces may follow the standings.
+                _wait_for(lambda: _pieces(page) == Counter({55: 2}), "both pieces on the finish")
                 page.screenshot(path=str(tmp_path / "room-final.png"), full_page=True)
                 print(f"screenshots: {tmp_path / 'room-mid-game.png'}, {tmp_path / 'room-final.png'}")
             finally:

@@ -38,6 +38,19 @@ mean the load generator, not the server, set the pace.
 To measure a change: ``python -m tools.bench --server-root ../other-checkout``
 (both servers run from there; the load generator stays the same), and
 ``--only storm,paced`` to run some phases.
+
+``lgmp serve --workers`` (run only when asked: ``--only workers``, about 2 minutes):
+
+* **workers-storm-1 / -2**: the turn storm against ``--workers 1`` and ``--workers 2``,
+  bots on the public port (the kernel spreads them, so about half of them land on
+  a worker that does not own their room and are relayed): games/s, packets/s, p99,
+  the CPU of every server process, and the ratio 2 workers / 1.
+* **workers-relay-direct / -all**: two workers, every bot sent to its room's owner
+  (through the owner's relay listener, which serves plain LGMP) or to the other
+  worker, which relays it: server CPU per packet and the p99 the hop adds.
+* **workers-idle**: ``--workers-idle`` idle connections seated on each of two
+  workers at once (a load generator per worker, each with its own descriptor
+  limit): RSS per connection in each worker.
 """
 
 from __future__ import annotations
@@ -69,6 +82,9 @@ class Phase:
     spectators: int = 0  # live spectator streams (HTTP on) watching ``watched`` rooms
     watched: int = 0
     optional: bool = False  # runs only when --only names it
+    workers: int = 0  # lgmp serve --workers N (0: the option is not given)
+    route: str = ""  # with workers: "direct" or "relayed" bots (loadgen --route); "" all to the public port
+    idle_per_worker: int = 0  # with workers: a load generator per worker, each seating this many idle connections
 
 
 def _log(msg: str) -> None:
@@ -80,6 +96,7 @@ class ServerProcess:
 
     READY = re.compile(r"server on [^:\s]+:(\d+)")
     HTTP_READY = re.compile(r"HTTP on (http://\S+)")
+    WORKER = re.compile(r"worker w\d+: pid (\d+), relay listener [^:\s]+:(\d+), letters ([A-Z]+)")
 
     def __init__(self, argv: list[str], log_path: str, *, timeout: float = 30.0, root: str | None = None,
                  http: bool = False):
@@ -96,6 +113,7 @@ class ServerProcess:
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (_ROOT, os.environ.get("PYTHONPATH")) if p)}
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log, text=True, cwd=cwd, env=env)
         self.pid = self.proc.pid
+        self.workers: list[tuple[int, int, str]] = []  # lgmp serve --workers: (pid, relay port, letters) each
         deadline = time.monotonic() + timeout
         line = ""
         while time.monotonic() < deadline:
@@ -105,6 +123,12 @@ class ServerProcess:
             match = self.READY.search(line)
             if match:
                 self.port = int(match.group(1))
+                count = re.search(r", (\d+) workers", line)
+                for _ in range(int(count.group(1)) if count else 0):
+                    worker = self.WORKER.search(self.proc.stdout.readline())
+                    if worker is None:
+                        break
+                    self.workers.append((int(worker.group(1)), int(worker.group(2)), worker.group(3)))
                 if not http:
                     return
             match = self.HTTP_READY.search(line)
@@ -132,10 +156,12 @@ class ServerProcess:
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def server_argv(kind: str, args: argparse.Namespace, *, profile_to: str | None = None, http: bool = False) -> list[str]:
+def server_argv(kind: str, args: argparse.Namespace, *, profile_to: str | None = None, http: bool = False,
+                workers: int = 0) -> list[str]:
     if kind == "lgmp":
         argv = ["lgmp.cli", "--log-level", args.server_log_level, "serve", "--no-db", "--no-http", "--port", "0",
                 *(["--http", "127.0.0.1:0"] if http else ["--no-http"]),
+                *(["--workers", str(workers)] if workers else []),
                 "--seed", str(args.seed),  # the same games every run: the card mix sets the packet mix
                 "--packet-rate", "1000000", "--packet-burst", "1000000",
                 "--max-connections", str(max(19_500, args.idle + 2_000)),
@@ -151,13 +177,21 @@ def run_phase(phase: Phase, args: argparse.Namespace, *, profile_to: str | None 
     out = args.out
     _log(f"--- {phase.name}: {phase.title} ({phase.server} server) ---")
     http = phase.spectators > 0
-    server = ServerProcess(server_argv(phase.server, args, profile_to=profile_to, http=http),
+    server = ServerProcess(server_argv(phase.server, args, profile_to=profile_to, http=http, workers=phase.workers),
                            os.path.join(out, f"server-{phase.name}.log"), root=args.server_root, http=http)
+    if phase.idle_per_worker:
+        try:
+            return run_idle_per_worker(phase, args, server)
+        finally:
+            server.stop()
     watchers = SpectatorStreams(server.http_url, phase.watched, phase.spectators) if http else None
     json_path = os.path.join(out, f"{phase.name}.json")
-    argv = [sys.executable, "-m", "tools.loadgen", "--port", str(server.port), "--server-pid", str(server.pid),
+    pids = ",".join(str(pid) for pid in [server.pid, *(w[0] for w in server.workers)])
+    argv = [sys.executable, "-m", "tools.loadgen", "--port", str(server.port), "--server-pid", pids,
             "--seed", str(args.seed),
             "--label", phase.name, "--json", json_path, *phase.loadgen_args]
+    if phase.route:
+        argv += ["--owners", ",".join(f"{port}={letters}" for _, port, letters in server.workers), "--route", phase.route]
     if phase.plot and args.plot:
         argv += ["--plot", os.path.join(out, f"{phase.name}.png")]
     if profile_to:
@@ -177,6 +211,7 @@ def run_phase(phase: Phase, args: argparse.Namespace, *, profile_to: str | None 
         result = json.load(f)
     result["server"] = phase.server
     result["title"] = phase.title
+    result["name"] = phase.name
     if watchers is not None:
         result["spectators"] = watchers.figures()
     return result
@@ -247,6 +282,37 @@ class SpectatorStreams:
                 "refused": self.refused}
 
 
+def run_idle_per_worker(phase: Phase, args: argparse.Namespace, server: ServerProcess) -> dict:
+    """A load generator per worker at once, each seating idle connections on its worker
+    (through its relay listener, so each worker gets exactly its share) and reading that
+    worker's RSS: the figures of each, under ``per_worker``."""
+    runs = []
+    for i, (pid, port, _) in enumerate(server.workers):
+        json_path = os.path.join(args.out, f"{phase.name}-w{i + 1}.json")
+        if os.path.exists(json_path):
+            os.remove(json_path)
+        argv = [sys.executable, "-m", "tools.loadgen", "--port", str(port), "--server-pid", str(pid),
+                "--seed", str(args.seed + i), "--label", f"{phase.name}-w{i + 1}", "--json", json_path,
+                "--idle", str(phase.idle_per_worker), "--rooms", "0", "--duration", "0.5", "--warmup", "0"]
+        runs.append((json_path, subprocess.Popen(argv, cwd=_ROOT, stdout=sys.stderr, stderr=sys.stderr)))
+    results = []
+    for json_path, proc in runs:
+        if proc.wait(timeout=args.phase_timeout) != 0 or not os.path.exists(json_path):
+            raise RuntimeError(f"load generator failed in phase {phase.name} (exit {proc.returncode})")
+        with open(json_path) as f:
+            results.append(json.load(f))
+    combined = dict(results[0])
+    for key in ("connections", "packets_in", "packets_out", "server_cpu_s", "server_peak_rss_kb", "loadgen_cpu_s",
+                "closed_by_server"):
+        combined[key] = sum(r.get(key) or 0 for r in results)
+    combined["errors"] = {k: v for r in results for k, v in r["errors"].items()}
+    # Each load generator subtracts only its own CPU from the machine's: the smaller is closer.
+    combined["other_cpu_s"] = min(r["other_cpu_s"] for r in results)
+    combined["per_worker"] = [r["idle"] for r in results]
+    combined["server"], combined["title"], combined["name"] = phase.server, phase.title, phase.name
+    return combined
+
+
 def phases(args: argparse.Namespace) -> list[Phase]:
     common = ["--duration", str(args.duration), "--warmup", str(args.warmup)]
     storm = ["--rooms", str(args.storm_rooms), *common]
@@ -267,6 +333,18 @@ def phases(args: argparse.Namespace) -> list[Phase]:
         out.append(Phase("idle-lgmp", "lgmp", f"{args.idle} idle + {args.idle_rooms} rooms flat out",
                          ["--idle", str(args.idle), "--rooms", str(args.idle_rooms),
                           "--duration", str(args.idle_duration), "--warmup", str(args.warmup)]))
+    # lgmp serve --workers: only when asked for (--only workers).
+    out += [
+        Phase("workers-storm-1", "lgmp", f"{title}, --workers 1", storm, workers=1, optional=True),
+        Phase("workers-storm-2", "lgmp", f"{title}, --workers 2", storm, workers=2, optional=True),
+        Phase("workers-relay-direct", "lgmp", f"{title}, --workers 2, every bot on its owner", storm, workers=2,
+              route="direct", optional=True),
+        Phase("workers-relay-all", "lgmp", f"{title}, --workers 2, every bot relayed", storm, workers=2,
+              route="relayed", optional=True),
+    ]
+    if args.workers_idle:
+        out.append(Phase("workers-idle", "lgmp", f"--workers 2, {args.workers_idle} idle on each", [], plot=False,
+                         workers=2, idle_per_worker=args.workers_idle, optional=True))
     return out
 
 
@@ -308,6 +386,44 @@ def table(results: list[dict]) -> str:
     lines = [fmt(rows[0]), "  ".join("-" * w for w in widths)]
     lines += [fmt(row) for row in rows[1:]]
     return "\n".join(lines)
+
+
+def _cpu_per_packet_us(r: dict) -> float:
+    return r["server_cpu_s"] / max(r["packets_in"] + r["packets_out"], 1) * 1e6
+
+
+def workers_verdicts(results: dict[str, dict]) -> list[str]:
+    """The lines for lgmp serve --workers: scaling, the relay's cost, idle memory."""
+    lines = []
+    one, two = results.get("workers-storm-1"), results.get("workers-storm-2")
+    for r in (one, two):
+        if r:
+            lines.append(f"{r['name']}: {r['games_per_s']:.1f} games/s, {r['packets_in_per_s'] + r['packets_out_per_s']:,.0f} "
+                         f"packets/s, SPIN->GAME p99 {r['latency']['p99_ms']:.2f} ms, server CPU {r['server_cpu_s']:.2f} s "
+                         f"over {r['window_s']:.1f} s ({r['server_cpu_share']:.0%} of a core, every process; "
+                         f"{_cpu_per_packet_us(r):.1f} us per packet), loadgen {r['loadgen_cpu_s'] / r['window_s']:.0%} of a core")
+    if one and two:
+        lines.append(f"workers 2 / 1: games/s x{two['games_per_s'] / max(one['games_per_s'], 1e-9):.2f}, "
+                     f"packets/s x{two['packets_in_per_s'] / max(one['packets_in_per_s'], 1e-9):.2f}, "
+                     f"server CPU x{two['server_cpu_s'] / max(one['server_cpu_s'], 1e-9):.2f}, "
+                     f"p99 {one['latency']['p99_ms']:.2f} -> {two['latency']['p99_ms']:.2f} ms "
+                     f"({os.cpu_count()} CPUs shared with the load generator)")
+    direct, relayed = results.get("workers-relay-direct"), results.get("workers-relay-all")
+    if direct and relayed:
+        d, r = _cpu_per_packet_us(direct), _cpu_per_packet_us(relayed)
+        lines.append(f"relay cost (2 workers): server CPU per packet {d:.1f} us every bot direct, {r:.1f} us every bot "
+                     f"relayed (x{r / d:.2f}); games/s {direct['games_per_s']:.1f} -> {relayed['games_per_s']:.1f}; "
+                     f"p99 SPIN->GAME {direct['latency']['p99_ms']:.2f} -> {relayed['latency']['p99_ms']:.2f} ms "
+                     f"(+{relayed['latency']['p99_ms'] - direct['latency']['p99_ms']:.2f} ms for the hop), "
+                     f"p50 +{relayed['latency']['p50_ms'] - direct['latency']['p50_ms']:.2f} ms")
+    idle = results.get("workers-idle")
+    if idle and idle.get("per_worker"):
+        parts = [f"w{i + 1}: {w['connections']:,} connections, RSS {w.get('rss_before_kb', 0) / 1024:.1f} -> "
+                 f"{w.get('rss_after_kb', 0) / 1024:.1f} MiB = {w.get('rss_per_conn_kb', math.nan):.2f} KiB per connection"
+                 for i, w in enumerate(idle["per_worker"])]
+        total = sum(w["connections"] for w in idle["per_worker"])
+        lines.append(f"idle on 2 workers at once ({total:,} connections): " + "; ".join(parts))
+    return lines
 
 
 def verdicts(results: dict[str, dict], args: argparse.Namespace) -> list[str]:
@@ -357,6 +473,7 @@ def verdicts(results: dict[str, dict], args: argparse.Namespace) -> list[str]:
                      f"{per:.2f} KiB per connection ({i.get('rss_total_per_conn_kb', math.nan):.2f} KiB counting the whole process); "
                      f"peak RSS {idle['server_peak_rss_kb'] / 1024:.1f} MiB "
                      f"(target <= 10 KiB at 19,000: {'met' if met else 'NOT met' if i['connections'] >= 19_000 else 'not tested at that size'})")
+    lines += workers_verdicts(results)
     busy = [f"{name} {r['other_cpu_s'] / r['window_s']:.0%}" for name, r in results.items()
             if r["other_cpu_s"] / r["window_s"] > 0.15]
     if busy:
@@ -410,7 +527,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phase-timeout", type=float, default=300.0, help="give up on a phase after this long, s")
     p.add_argument("--only", default="", metavar="PHASES",
                    help="run only these phases (comma-separated name prefixes: storm-lgmp, storm-baseline, paced, idle; "
-                        "storm-http, the turn storm with HTTP on and spectators watching, runs only when named)")
+                        "storm-http, the turn storm with HTTP on and spectators watching, runs only when named; "
+                        "so do the lgmp serve --workers phases: workers for all of them)")
+    p.add_argument("--workers-idle", type=int, default=19_000,
+                   help="workers-idle: idle connections on each of two workers; 0 skips it (default 19000)")
     p.add_argument("--spectators", type=int, default=100, help="storm-http: live spectator streams (default 100)")
     p.add_argument("--watched-rooms", type=int, default=10, help="storm-http: rooms they watch (default 10)")
     p.add_argument("--server-root", default=None, metavar="DIR",
@@ -420,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 QUICK = {"storm_rooms": 4, "duration": 1.5, "warmup": 0.3, "paced_rooms": 20, "spin_rate": 5.0,
-         "paced_duration": 1.5, "paced_warmup": 0.3, "idle": 200, "idle_rooms": 2, "idle_duration": 1.0}
+         "paced_duration": 1.5, "paced_warmup": 0.3, "idle": 200, "idle_rooms": 2, "idle_duration": 1.0,
+         "workers_idle": 200}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -437,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(args.out, exist_ok=True)
     # Children inherit the soft limit: the server and the load generator both need
     # one descriptor per connection.
-    soft = raise_nofile_limit(args.idle + args.paced_rooms * 7 + 2_000)
+    soft = raise_nofile_limit(max(args.idle, args.workers_idle) + args.paced_rooms * 7 + 2_000)
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     _log(f"open files: soft limit {soft}, hard limit {hard}; {os.cpu_count()} CPUs")
     started = time.perf_counter()
@@ -445,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     only = [o for o in args.only.split(",") if o]
     chosen = [p for p in phases(args)
               if (not p.optional and (not only or any(p.name.startswith(o) for o in only)))
-              or (p.optional and any(o.startswith(p.name) for o in only))]
+              or (p.optional and any(o.startswith(p.name) or (p.workers and p.name.startswith(o)) for o in only))]
     failed = []
     for phase in chosen:
         try:
@@ -456,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
     profiles = []
     if args.profile:
         for phase in chosen:
-            if phase.server != "lgmp" or phase.name.startswith("idle"):
+            if phase.server != "lgmp" or phase.name.startswith("idle") or phase.workers:
                 continue
             prefix = os.path.join(args.out, f"profile-{phase.name}")
             try:

@@ -119,6 +119,21 @@ def proc_memory_kb(pid: int) -> dict[str, int]:
     return out
 
 
+def processes_cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds of several processes (a server's parent and its workers), summed."""
+    return sum(proc_cpu_seconds(pid) for pid in pids)
+
+
+def processes_memory_kb(pids: list[int]) -> dict[str, int]:
+    """``VmRSS`` and ``VmHWM`` of several processes, summed (each process's peak, so the
+    sum of peaks bounds the peak of the sum; forked workers' shared pages count once each)."""
+    out = {"VmRSS": 0, "VmHWM": 0}
+    for pid in pids:
+        for key, value in proc_memory_kb(pid).items():
+            out[key] += value
+    return out
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds every CPU of the machine has spent busy (not idle or waiting) so far: /proc/stat."""
     with open("/proc/stat") as f:
@@ -168,6 +183,7 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 1111
     server_pid: int | None = None
+    server_pids: tuple[int, ...] = ()  # every process of the server (a parent and its workers); default (server_pid,)
     rooms: int = 32  # rooms that play
     bots: int = 6  # bots per playing room (1..6)
     duration: float = 10.0  # measurement window, seconds (after warmup)
@@ -182,6 +198,11 @@ class Config:
     label: str = ""
     progress: bool = True
     source: str = "127.0.0.1"  # loopback source address to connect from
+    # lgmp serve --workers: each worker's relay listener port and its code letters, and
+    # where the bots connect: "" (all to --port), "direct" (to their room's owner),
+    # "relayed" (to another worker, which relays them to the owner).
+    owners: tuple[tuple[int, str], ...] = ()
+    route: str = ""
     signal_server: bool = False  # SIGUSR1 to the server when the window opens, SIGUSR2 when it closes
 
 
@@ -269,6 +290,8 @@ class LoadGen:
         self.conns_open = 0
         self.errors: dict[str, int] = {}
         self.closed_by_server = 0
+        self.bots_relayed = 0  # --route spread: bot connections sent to a non-owner (relayed there)
+        self.bots_placed = 0
         self.on_room_ready: Callable[[Room], None] = lambda room: None
 
     # --- tiny event loop ---------------------------------------------------------------
@@ -318,15 +341,31 @@ class LoadGen:
             sock.bind((self.cfg.source, 0))
         conn = Conn(sock, room, index, Decoder(S2C))
         room.conns.append(conn)
-        err = sock.connect_ex(self.addr)
+        addr = self._address(room, index)
+        err = sock.connect_ex(addr)
         if err not in (0, errno.EINPROGRESS):
             sock.close()
             conn.closed = True
-            raise LoadError(f"cannot connect to {self.addr[0]}:{self.addr[1]}: {os.strerror(err)}")
+            raise LoadError(f"cannot connect to {addr[0]}:{addr[1]}: {os.strerror(err)}")
         self.conns[conn.fd] = conn
         self.ep.register(conn.fd, EPOLLOUT)
         self.conns_open += 1
         return conn
+
+    def _address(self, room: Room, index: int) -> tuple[str, int]:
+        """Hosts go to --port; with --route, bots go to their room's owner or past it."""
+        owners = self.cfg.owners
+        if index == 0 or not self.cfg.route or not owners:
+            return self.addr
+        at = next(i for i, (_, letters) in enumerate(owners) if room.code[0] in letters)
+        if self.cfg.route == "relayed":
+            at = (at + 1) % len(owners)
+        elif self.cfg.route == "spread":  # in turn, owner or not, as behind a plain round-robin balancer
+            relayed = room.code[0] not in owners[index % len(owners)][1]
+            self.bots_relayed += relayed
+            self.bots_placed += 1
+            at = index % len(owners)
+        return (self.cfg.host, owners[at][0])
 
     def close(self, conn: Conn) -> None:
         if conn.closed:
@@ -572,6 +611,7 @@ class LoadGen:
     def run(self) -> dict:
         cfg = self.cfg
         pid = cfg.server_pid
+        pids = list(cfg.server_pids or ([pid] if pid else []))
         bots = max(1, min(6, cfg.bots))
         result: dict = {"label": cfg.label, "mode": "idle" if cfg.idle else ("paced" if self.period else "storm"),
                         "rooms": cfg.rooms, "bots": bots, "spin_rate": cfg.spin_rate}
@@ -581,7 +621,7 @@ class LoadGen:
             raise LoadError(f"need {need} open files but RLIMIT_NOFILE allows {limit}: run fewer connections "
                             "or several load generators")
         rid = 0
-        mem0 = proc_memory_kb(pid) if pid else {}
+        mem0 = processes_memory_kb(pids) if pid else {}
 
         # 1. Idle lobbies: rooms of a host and up to six ready players that never start.
         if cfg.idle:
@@ -596,15 +636,15 @@ class LoadGen:
                 left -= size
             idle_conns = sum(r.bots + 1 for r in idle_rooms)
             self.progress(f"seating {idle_conns} idle connections in {len(idle_rooms)} lobbies")
-            cpu0 = proc_cpu_seconds(pid) if pid else 0.0
+            cpu0 = processes_cpu_seconds(pids) if pid else 0.0
             setup_s = self.set_up(idle_rooms, "idle lobbies")
             time.sleep(0.5)  # let the server finish its last writes before reading its memory
-            mem1 = proc_memory_kb(pid) if pid else {}
+            mem1 = processes_memory_kb(pids) if pid else {}
             result["idle"] = {
                 "connections": idle_conns,
                 "rooms": len(idle_rooms),
                 "setup_s": setup_s,
-                "setup_server_cpu_s": (proc_cpu_seconds(pid) - cpu0) if pid else None,
+                "setup_server_cpu_s": (processes_cpu_seconds(pids) - cpu0) if pid else None,
             }
             if pid:
                 delta = mem1["VmRSS"] - mem0["VmRSS"]
@@ -642,7 +682,7 @@ class LoadGen:
         self.measuring = True
         if cfg.signal_server and pid:
             os.kill(pid, signal.SIGUSR1)  # tools.bench_profile: start profiling
-        cpu_start = proc_cpu_seconds(pid) if pid else 0.0
+        cpu_start = processes_cpu_seconds(pids) if pid else 0.0
         busy_start = machine_busy_seconds()
         self_start = resource.getrusage(resource.RUSAGE_SELF)
         self.window_start = start = time.perf_counter()
@@ -664,7 +704,7 @@ class LoadGen:
         deadline = start + cfg.duration if cfg.duration > 0 else math.inf
         self.run_until(done, deadline=deadline, tick=tick)
         end = time.perf_counter()
-        cpu_end = proc_cpu_seconds(pid) if pid else 0.0
+        cpu_end = processes_cpu_seconds(pids) if pid else 0.0
         busy_end = machine_busy_seconds()
         self_end = resource.getrusage(resource.RUSAGE_SELF)
         if cfg.signal_server and pid:
@@ -688,11 +728,13 @@ class LoadGen:
             # a benchmark on a busy machine is not comparable.
             "other_cpu_s": max(0.0, (busy_end - busy_start) - loadgen_cpu - (cpu_end - cpu_start)),
             "closed_by_server": self.closed_by_server - closed_before,
+            "bots_relayed": self.bots_relayed,  # --route spread: bot connections placed on a non-owner
+            "bots_placed": self.bots_placed,
             "errors": dict(self.errors),
         })
         if pid:
             cpu = cpu_end - cpu_start
-            mem = proc_memory_kb(pid)
+            mem = processes_memory_kb(pids)
             result.update({
                 "server_cpu_s": cpu,
                 "server_cpu_share": cpu / window,
@@ -792,7 +834,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tools.loadgen", description=__doc__.split("\n\n")[0])
     p.add_argument("--host", default="127.0.0.1", help="server address (loopback only)")
     p.add_argument("--port", type=int, required=True)
-    p.add_argument("--server-pid", type=int, default=None, help="server process to read CPU and memory of (/proc)")
+    p.add_argument("--server-pid", default=None, metavar="PID[,PID...]",
+                   help="server process to read CPU and memory of (/proc); several (a parent and its workers) are summed")
     p.add_argument("--rooms", type=int, default=32, help="rooms that play (default 32)")
     p.add_argument("--bots", type=int, default=6, help="bots per playing room, 1-6 (default 6)")
     p.add_argument("--duration", type=float, default=10.0, help="measurement window in seconds (default 10)")
@@ -803,6 +846,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--setup-rooms", type=int, default=64, help="rooms set up at once (default 64)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--source", default="127.0.0.1", help="loopback address to connect from")
+    p.add_argument("--owners", default="", metavar="PORT=LETTERS[,...]",
+                   help="lgmp serve --workers: each worker's relay listener port and code letters (for --route)")
+    p.add_argument("--route", choices=["direct", "relayed", "spread"], default=None,
+                   help="bots connect to their room's owner (direct), to another worker that relays them (relayed), "
+                        "or to each in turn whoever owns the room (spread)")
     p.add_argument("--label", default="")
     p.add_argument("--plot", default=None, metavar="FILE.png", help="latency plot (needs matplotlib)")
     p.add_argument("--json", dest="json_path", default=None, metavar="FILE", help="write every figure as JSON")
@@ -828,8 +876,13 @@ def main(argv: list[str] | None = None) -> int:
     if not _loopback(args.host) or not _loopback(args.source):
         print("loadgen: only loopback addresses (127.0.0.0/8) may be used", file=sys.stderr)
         return 2
+    pids = tuple(int(p) for p in args.server_pid.split(",")) if args.server_pid else ()
+    owners = tuple((int(port), letters) for port, _, letters in (o.partition("=") for o in args.owners.split(",") if o))
+    if args.route and len(owners) < 2:
+        parser.error("--route needs --owners with at least two workers")
     cfg = Config(
-        host=args.host, port=args.port, server_pid=args.server_pid, rooms=args.rooms, bots=args.bots,
+        host=args.host, port=args.port, server_pid=pids[0] if pids else None, server_pids=pids,
+        owners=owners, route=args.route or "", rooms=args.rooms, bots=args.bots,
         duration=args.duration, warmup=args.warmup, games=args.games, spin_rate=args.spin_rate, idle=args.idle,
         setup_rooms=args.setup_rooms, seed=args.seed, plot=args.plot, json_path=args.json_path,
         label=args.label, progress=not args.quiet, source=args.source, signal_server=args.signal_server,

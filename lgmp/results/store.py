@@ -1,16 +1,20 @@
-"""The results store: every finished game, durably, in an embedded SQLite file.
+"""The results store: every finished game, durably, in an SQL database.
 
 RULES.md "End of the game": the original recorded, per player, name, avatar colour,
 field, career, tokens per field and landings per space kind, and the game's duration.
 We keep that (plus room code, seed, times, place, salary and whether the server chose
-the career) in one SQLite file -- the standard library's ``sqlite3``, nothing to
-install.
+the career) in one SQL database with two backends sharing this module's schema,
+migrations and queries:
+
+* SQLite (``lgmp.results.sqlite``), the default: one embedded file -- the standard
+  library's ``sqlite3``, nothing to install;
+* PostgreSQL (``lgmp.results.postgres``), when the target is a ``postgresql://`` URL:
+  one database that every node of a cluster writes to (psycopg 3).
 
 Durability
-    The file is in WAL mode with ``synchronous=FULL`` (and ``fullfsync`` where the
-    platform has it): when ``record_game`` returns, the game is on disk and survives a
-    crash, SIGKILL or power loss. Each game is one ``BEGIN IMMEDIATE ... COMMIT``
-    transaction, so a game is stored whole or not at all.
+    When ``record_game`` returns, the game is committed durably and survives a crash,
+    SIGKILL or power loss (each backend says how). Each game is one transaction, so a
+    game is stored whole or not at all.
 
 Threads
     ``record_game`` is synchronous; the server calls it from a worker thread. One
@@ -18,20 +22,25 @@ Threads
     used from any number of threads. Other processes (``lgmp results``) may read the
     file while the server writes: WAL lets readers and the writer run side by side.
 
-Recognising our file
-    ``PRAGMA application_id`` holds ``APPLICATION_ID`` ("LGMP" in ASCII), the ``meta``
-    table holds ``application = lgmp-results``, and ``PRAGMA user_version`` holds the
-    schema version. Opening looks at these before writing anything, so a file that is
-    not ours -- random bytes, a corrupt database, another application's SQLite file, a
-    store written by a newer lgmp -- gives a ``StoreError`` and is left untouched. An
-    empty file (0 bytes, or an SQLite database with nothing in it) counts as a new
-    store when ``create`` is true.
+Recognising our database
+    The ``meta`` table holds ``application = lgmp-results``, and each backend keeps
+    the schema version where it can read it before anything else (SQLite: ``PRAGMA
+    user_version`` and ``PRAGMA application_id``; PostgreSQL: ``meta``). Opening looks
+    at these before writing anything, so a database that is not ours -- random bytes,
+    a corrupt file, another application's tables, a store written by a newer lgmp --
+    gives a ``StoreError`` and is left untouched. An empty one (a 0-byte file, an
+    SQLite database with nothing in it, a PostgreSQL schema without our tables)
+    counts as a new store when ``create`` is true.
 
 Schema changes
     ``MIGRATIONS`` is an ordered list; migration *n* takes the schema from version n-1
-    to n. Opening applies the missing ones, and the new ``user_version``, in a single
-    transaction: a migration that fails leaves the file at its old version. Never edit
-    a released migration; append a new one.
+    to n. Its statements are written once for both backends: a few dialect words in
+    braces (``{id}``, ``{int64}``, ``{real}``, ``{now}``) are spelled by each backend
+    (its ``WORDS``), and an ``Only`` statement runs on one backend alone. Opening
+    applies the missing migrations, and the new version, in a single transaction
+    (under a lock that other processes opening the same store wait for): a migration
+    that fails leaves the store at its old version. Never edit a released migration;
+    append a new one.
 """
 
 from __future__ import annotations
@@ -40,12 +49,12 @@ import csv
 import logging
 import math
 import os
-import sqlite3
+import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Iterator, Sequence
+from typing import IO, Iterable, Iterator, Protocol, Sequence
 
 import platformdirs
 
@@ -56,7 +65,7 @@ from ..game.rules import AVATAR_NAMES, FIELD_NAMES, Avatar, Field, SpaceKind
 __all__ = [
     "DEFAULT_DB", "default_path", "APPLICATION_ID", "APPLICATION_MARKER", "SCHEMA_VERSION", "MIGRATIONS",
     "TOKEN_COLUMNS", "LANDING_COLUMNS", "CSV_COLUMNS",
-    "StoreError", "Migration", "GameSummary", "PlayerRow", "WinsRow", "SalaryRow",
+    "StoreError", "Migration", "Only", "render", "is_database_url", "shown", "GameSummary", "PlayerRow", "WinsRow", "SalaryRow",
     "Leaderboard", "ResultsStore",
 ]
 
@@ -76,12 +85,6 @@ def default_path() -> Path:
 APPLICATION_ID = int.from_bytes(b"LGMP", "big")   # 0x4C474D50 = 1279741264
 #: ``meta.value`` for ``meta.key = 'application'``.
 APPLICATION_MARKER = "lgmp-results"
-
-#: How long to wait for another connection's write lock before giving up (seconds).
-BUSY_TIMEOUT = 10.0
-
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_SQLITE_HEADER_SIZE = 100
 
 # Column names, in Field (1..6) and SpaceKind (0..5) order -- the order of
 # PlayerRecord.tokens and PlayerRecord.landings. Spelled out rather than derived from
@@ -112,10 +115,30 @@ class StoreError(LGMPError):
 # --------------------------------------------------------------------------- schema
 
 @dataclass(frozen=True, slots=True)
+class Only:
+    """A migration statement for one backend's dialect alone (``sqlite``, ``postgresql``)."""
+    dialect: str
+    statement: str
+
+
+@dataclass(frozen=True, slots=True)
 class Migration:
-    version: int                  # the schema version this migration produces
+    version: int                         # the schema version this migration produces
     description: str
-    statements: tuple[str, ...]   # run in order, inside the migration transaction
+    statements: tuple[str | Only, ...]   # run in order, inside the migration transaction
+
+
+_DIALECT_WORD = re.compile(r"\{(id|int64|real|now)\}")
+
+
+def render(statement: str | Only, dialect: str, words: dict[str, str]) -> str | None:
+    """``statement`` as ``dialect`` spells it (its ``words`` for ``{id}``, ``{int64}``,
+    ``{real}`` and ``{now}``), or None when it is another dialect's ``Only``."""
+    if isinstance(statement, Only):
+        if statement.dialect != dialect:
+            return None
+        statement = statement.statement
+    return _DIALECT_WORD.sub(lambda m: words[m.group(1)], statement)
 
 
 def _count_columns(names: Sequence[str]) -> str:
@@ -129,19 +152,19 @@ _V1 = (
     "    value TEXT NOT NULL\n"
     ")",
     "INSERT INTO meta (key, value) VALUES ('application', 'lgmp-results'), "
-    "('created', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+    "('created', {now})",
     "CREATE TABLE games (\n"
-    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "    id {id},\n"
     "    room TEXT NOT NULL,\n"
-    "    started REAL NOT NULL,              -- unix time (wall clock)\n"
-    "    ended REAL NOT NULL,                -- unix time (wall clock), when FINL was sent\n"
-    "    duration REAL NOT NULL CHECK (duration >= 0),   -- seconds, STRT to FINL\n"
-    "    seed INTEGER NOT NULL,              -- the game's RNG seed (replays it)\n"
+    "    started {real} NOT NULL,              -- unix time (wall clock)\n"
+    "    ended {real} NOT NULL,                -- unix time (wall clock), when FINL was sent\n"
+    "    duration {real} NOT NULL CHECK (duration >= 0),   -- seconds, STRT to FINL\n"
+    "    seed {int64} NOT NULL,              -- the game's RNG seed (replays it)\n"
     "    player_count INTEGER NOT NULL CHECK (player_count BETWEEN 1 AND 6)\n"
     ")",
     "CREATE INDEX games_by_ended ON games (ended)",
     "CREATE TABLE players (\n"
-    "    game_id INTEGER NOT NULL REFERENCES games (id) ON DELETE CASCADE,\n"
+    "    game_id {int64} NOT NULL REFERENCES games (id) ON DELETE CASCADE,\n"
     "    seat INTEGER NOT NULL CHECK (seat BETWEEN 1 AND 6),\n"
     "    name TEXT NOT NULL,\n"
     "    avatar INTEGER NOT NULL CHECK (avatar BETWEEN 1 AND 6),   -- Avatar number\n"
@@ -156,7 +179,7 @@ _V1 = (
     "    UNIQUE (game_id, avatar)\n"
     ")",
     "CREATE INDEX players_by_name ON players (name)",
-    f"PRAGMA application_id = {APPLICATION_ID}",
+    Only("sqlite", f"PRAGMA application_id = {APPLICATION_ID}"),
 )
 
 #: Ordered; MIGRATIONS[i].version == i + 1. Append only.
@@ -257,6 +280,8 @@ _PLAYER_COLUMNS = ("game_id", "seat", "name", "avatar", "place", "field", "caree
 _PLAYER_SELECT = ", ".join(f"p.{c}" for c in _PLAYER_COLUMNS)
 _INSERT_PLAYER = (f"INSERT INTO players ({', '.join(_PLAYER_COLUMNS)}) "
                   f"VALUES ({', '.join('?' * len(_PLAYER_COLUMNS))})")
+#: A name's wins, in SQL both dialects read (PostgreSQL cannot sum a boolean).
+_WINS = "sum(CASE WHEN place = 1 THEN 1 ELSE 0 END)"
 _GAME_SELECT = (
     "SELECT g.id, g.room, g.started, g.ended, g.duration, g.seed, g.player_count, "
     "(SELECT w.name FROM players AS w WHERE w.game_id = g.id AND w.place = 1) "
@@ -298,167 +323,151 @@ def _blank(value: object) -> object:
     return "" if value is None else value
 
 
-# --------------------------------------------------------------------------- opening
+# --------------------------------------------------------------------------- backends
 
-def _check_file(path: Path, create: bool) -> None:
-    """Refuse what is plainly not an SQLite database without letting SQLite near it."""
-    if not path.exists():
-        if not create:
-            raise StoreError(f"{path}: no results store there (the file does not exist)")
-        return
-    if not path.is_file():
-        raise StoreError(f"{path}: not a file")
-    try:
-        with path.open("rb") as f:
-            header = f.read(_SQLITE_HEADER_SIZE)
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    if header and (len(header) < _SQLITE_HEADER_SIZE or not header.startswith(_SQLITE_MAGIC)):
-        raise StoreError(f"{path}: not an LGMP results store "
-                         "(not an SQLite database: corrupt, or some other kind of file)")
+class Database(Protocol):
+    """What ``ResultsStore`` needs of a backend (``lgmp.results.sqlite``,
+    ``lgmp.results.postgres``): one connection, driven under the store's lock.
+    Statements use ``?`` placeholders; a backend whose driver wants another style
+    translates them."""
 
+    dialect: str                               # "sqlite" | "postgresql", for ``Only``
+    described: str                             # "an SQLite database", for messages
+    location: object                           # what messages name: a path, a URL without password
+    errors: tuple[type[BaseException], ...]    # the driver's errors
+    WORDS: dict[str, str]                      # the schema's dialect words, spelled
 
-def _identify(conn: sqlite3.Connection) -> tuple[str, int]:
-    """('empty' | 'ours' | 'foreign', user_version), reading only."""
-    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    if app_id == 0 and version == 0 and objects == 0:
-        return "empty", 0
-    if app_id != APPLICATION_ID:
-        return "foreign", version
-    if version >= 1:
-        try:
-            marker = conn.execute(
-                "SELECT value FROM meta WHERE key = 'application'").fetchone()
-        except sqlite3.OperationalError:   # no meta table
-            return "foreign", version
-        if marker is None or marker[0] != APPLICATION_MARKER:
-            return "foreign", version
-    return "ours", version
+    def connect(self, create: bool) -> None: ...             # raises StoreError
+    def identify(self) -> tuple[str, int]: ...               # ('empty'|'ours'|'foreign', version)
+    def prepare(self) -> None: ...                           # session settings, once ours
+    def begin_migration(self) -> None: ...                   # BEGIN + a lock other openers wait on
+    def begin_write(self) -> None: ...
+    def set_version(self, version: int) -> None: ...
+    def execute(self, sql: str, params: Sequence = ()): ...  # a cursor (fetchone/fetchall)
+    def executemany(self, sql: str, rows: Iterable[Sequence]) -> None: ...
+    def insert_returning_id(self, sql: str, params: Sequence) -> int: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...                          # only if a transaction is open
+    def describe(self, exc: BaseException) -> str: ...
+    @property
+    def closed(self) -> bool: ...
+    def close(self) -> None: ...
 
 
-def _describe(exc: sqlite3.Error, path: Path | None = None) -> str:
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    text = str(exc)
-    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in text \
-            or "not a database" in text:
-        return f"the database is corrupt ({text})"
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-        return f"the database is locked by another process ({text})"
-    if path is not None and (name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM"))
-                             or "unable to open" in text or "readonly" in text):
-        return f"{_access_problem(path)} ({text})"
-    return text
+_URL_SCHEMES = ("postgresql://", "postgres://")
 
 
-def _access_problem(path: Path) -> str:
-    """Why SQLite cannot open or write ``path``, in words: it reports only 'unable to open database file'."""
-    folder = path.resolve().parent
-    if not folder.exists():
-        return f"the folder {folder} does not exist"
-    if not folder.is_dir():
-        return f"{folder} is not a folder"
-    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        return "no permission to read and write the file"
-    if not os.access(folder, os.W_OK | os.X_OK):
-        # SQLite also writes its -wal and -shm files beside the database.
-        return f"no permission to create files in {folder}"
-    return "the file cannot be opened for reading and writing"
+def is_database_url(target: str | os.PathLike[str]) -> bool:
+    """Whether ``target`` names a PostgreSQL database (a ``postgresql://`` URL) rather
+    than an SQLite file."""
+    return isinstance(target, str) and target.startswith(_URL_SCHEMES)
+
+
+def shown(target: str | os.PathLike[str]) -> str:
+    """``target`` as messages and logs may show it: a URL without its password."""
+    if not is_database_url(target):
+        return os.fspath(target)
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(target)
+    if parts.password is None:
+        return target
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def _database_for(target: str | os.PathLike[str]) -> Database:
+    if is_database_url(target):
+        from .postgres import PostgresDatabase
+
+        return PostgresDatabase(target)
+    from .sqlite import SQLiteDatabase
+
+    return SQLiteDatabase(Path(os.fspath(target)))
+
 
 
 # --------------------------------------------------------------------------- the store
 
 class ResultsStore:
-    """A results file, open. Make one with `ResultsStore.open`; safe across threads."""
+    """A results store, open. Make one with `ResultsStore.open`; safe across threads."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection):
-        self.path = path
-        self._conn: sqlite3.Connection | None = conn
+    def __init__(self, db: Database):
+        self.path = db.location   # what messages name: the file, or the URL without its password
+        self._db: Database | None = db
         self._lock = threading.Lock()
 
     # ----------------------------------------------------------------- lifecycle
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> ResultsStore:
-        """Open (and with `create`, make or upgrade) the store at `path` (None: ``default_path()``).
+        """Open (and with `create`, make or upgrade) the store at `path`: an SQLite file
+        (None: ``default_path()``), or a PostgreSQL database named by a ``postgresql://`` URL.
 
-        create=False is for readers: a missing or empty file is a StoreError. Either
-        way, a file that is not an LGMP results store -- corrupt, another program's,
+        create=False is for readers: a missing or empty store is a StoreError. Either
+        way, a database that is not an LGMP results store -- corrupt, another program's,
         or written by a newer lgmp -- is a StoreError and is not modified.
         """
-        path = default_path() if path is None else Path(os.fspath(path))
-        _check_file(path, create)
-        uri = path.resolve().as_uri() + ("?mode=rwc" if create else "?mode=rw")
+        db = _database_for(default_path() if path is None else path)
+        db.connect(create)
         try:
-            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT,
-                                   isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StoreError(f"{path}: cannot open: {_describe(exc, path)}") from exc
-        try:
-            cls._prepare(conn, path, create)
+            cls._prepare(db, create)
         except BaseException:
-            conn.close()
+            db.close()
             raise
-        return cls(path, conn)
+        return cls(db)
 
     @staticmethod
-    def _prepare(conn: sqlite3.Connection, path: Path, create: bool) -> None:
+    def _prepare(db: Database, create: bool) -> None:
         current = _check_migrations(MIGRATIONS)
         try:
-            kind, version = _identify(conn)
-            ResultsStore._judge(path, kind, version, current, create)
-            # From here on the file is ours (or empty and ours to make): writes are fine.
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                log.warning("%s: WAL unavailable (journal_mode %s); commits stay durable",
-                            path, mode)
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA fullfsync = ON")             # macOS: really flush
-            conn.execute("PRAGMA checkpoint_fullfsync = ON")
-            conn.execute("PRAGMA foreign_keys = ON")
+            kind, version = db.identify()
+            ResultsStore._judge(db, kind, version, current, create)
+            # From here on the store is ours (or empty and ours to make): writes are fine.
+            db.prepare()
             if version < current:
-                ResultsStore._migrate(conn, path, create, current)
-        except sqlite3.Error as exc:
-            raise StoreError(f"{path}: cannot open the results store: {_describe(exc, path)}") from exc
+                ResultsStore._migrate(db, create, current)
+        except db.errors as exc:
+            raise StoreError(f"{db.location}: cannot open the results store: {db.describe(exc)}") from exc
 
     @staticmethod
-    def _judge(path: Path, kind: str, version: int, current: int, create: bool) -> None:
+    def _judge(db: Database, kind: str, version: int, current: int, create: bool) -> None:
         if kind == "foreign":
-            raise StoreError(f"{path}: not an LGMP results store "
-                             "(an SQLite database of some other application)")
+            raise StoreError(f"{db.location}: not an LGMP results store "
+                             f"({db.described} of some other application)")
         if kind == "empty" and not create:
-            raise StoreError(f"{path}: not an LGMP results store (an empty database; "
+            raise StoreError(f"{db.location}: not an LGMP results store (an empty database; "
                              "no game has been recorded in it)")
         if version > current:
-            raise StoreError(f"{path}: written by a newer lgmp (results schema version "
+            raise StoreError(f"{db.location}: written by a newer lgmp (results schema version "
                              f"{version}; this lgmp knows up to {current}); upgrade lgmp "
                              "to use it")
 
     @staticmethod
-    def _migrate(conn: sqlite3.Connection, path: Path, create: bool, current: int) -> None:
-        conn.execute("BEGIN IMMEDIATE")
+    def _migrate(db: Database, create: bool, current: int) -> None:
+        db.begin_migration()
         try:
-            # Look again under the write lock: another process may have got here first.
-            kind, version = _identify(conn)
-            ResultsStore._judge(path, kind, version, current, create)
+            # Look again under the lock: another process may have got here first.
+            kind, version = db.identify()
+            ResultsStore._judge(db, kind, version, current, create)
             for migration in MIGRATIONS[version:]:
                 for statement in migration.statements:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {migration.version:d}")
-                log.info("%s: results schema now version %d (%s)", path,
+                    sql = render(statement, db.dialect, db.WORDS)
+                    if sql is not None:
+                        db.execute(sql)
+                db.set_version(migration.version)
+                log.info("%s: results schema now version %d (%s)", db.location,
                          migration.version, migration.description)
-            conn.execute("COMMIT")
+            db.commit()
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            db.rollback()
             raise
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     def __enter__(self) -> ResultsStore:
         return self
@@ -468,7 +477,7 @@ class ResultsStore:
 
     @property
     def schema_version(self) -> int:
-        return self._read(lambda c: c.execute("PRAGMA user_version").fetchone()[0])
+        return self._read(lambda db: db.identify()[1])
 
     # ----------------------------------------------------------------- writing
 
@@ -491,26 +500,25 @@ class ResultsStore:
             raise ValueError(f"seed {seed} does not fit in 64 bits")
 
         with self._lock:
-            conn = self._connection()
+            db = self._connection()
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                db.begin_write()
                 try:
-                    game_id = conn.execute(
+                    game_id = db.insert_returning_id(
                         "INSERT INTO games (room, started, ended, duration, seed, player_count) "
                         "VALUES (?, ?, ?, ?, ?, ?)",
                         (str(room), float(started), float(ended), float(record.duration),
                          int(seed), len(record.players)),
-                    ).lastrowid
-                    conn.executemany(_INSERT_PLAYER,
-                                     (_player_values(game_id, p) for p in record.players))
-                    conn.execute("COMMIT")
+                    )
+                    db.executemany(_INSERT_PLAYER,
+                                   [_player_values(game_id, p) for p in record.players])
+                    db.commit()
                 except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
+                    db.rollback()
                     raise
-            except sqlite3.Error as exc:
+            except db.errors as exc:
                 raise StoreError(f"{self.path}: recording the game of room {room} failed: "
-                                 f"{_describe(exc, self.path)}") from exc
+                                 f"{db.describe(exc)}") from exc
         return game_id
 
     # ----------------------------------------------------------------- reading
@@ -541,16 +549,19 @@ class ResultsStore:
         """Players (by name) with the most wins, and each name's best salary."""
         _check_limit(limit)
 
-        def query(c: sqlite3.Connection) -> Leaderboard:
+        def query(c: Database) -> Leaderboard:
             wins = c.execute(
-                "SELECT name, count(*) AS games, sum(place = 1) AS wins, max(salary) "
-                "FROM players GROUP BY name HAVING wins > 0 "
+                f"SELECT name, count(*) AS games, {_WINS} AS wins, max(salary) "
+                f"FROM players GROUP BY name HAVING {_WINS} > 0 "
                 "ORDER BY wins DESC, games ASC, name ASC LIMIT ?", (limit,)).fetchall()
-            # SQLite takes the bare columns (career, field, game_id) from the max() row.
+            # Each name's best row (the earliest game among equal salaries); a window
+            # function, which both dialects have, rather than SQLite's bare columns.
             salaries = c.execute(
-                "SELECT name, max(salary) AS best, career, field, game_id "
-                "FROM players WHERE salary IS NOT NULL GROUP BY name "
-                "ORDER BY best DESC, name ASC LIMIT ?", (limit,)).fetchall()
+                "SELECT name, salary, career, field, game_id FROM ("
+                "SELECT name, salary, career, field, game_id, row_number() OVER "
+                "(PARTITION BY name ORDER BY salary DESC, game_id ASC) AS n "
+                "FROM players WHERE salary IS NOT NULL) AS ranked "
+                "WHERE n = 1 ORDER BY salary DESC, name ASC LIMIT ?", (limit,)).fetchall()
             return Leaderboard(
                 most_wins=tuple(WinsRow(*row) for row in wins),
                 best_salaries=tuple(
@@ -596,19 +607,19 @@ class ResultsStore:
 
     # ----------------------------------------------------------------- internals
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
+    def _connection(self) -> Database:
+        if self._db is None:
             raise StoreError(f"{self.path}: the results store is closed")
-        return self._conn
+        return self._db
 
     def _read(self, query):
         with self._lock:
-            conn = self._connection()
+            db = self._connection()
             try:
-                return query(conn)
-            except sqlite3.Error as exc:
+                return query(db)
+            except db.errors as exc:
                 raise StoreError(f"{self.path}: reading the results store failed: "
-                                 f"{_describe(exc, self.path)}") from exc
+                                 f"{db.describe(exc)}") from exc
 
 
 def _check_limit(limit: int) -> None:

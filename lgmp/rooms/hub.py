@@ -20,6 +20,14 @@ What the hub owns (rooms own the rest):
   resynced, and it counts a strike; more than ``max_strikes`` inside ``strike_window`` closes it.
 * **Flood control**: a token bucket per connection (``packet_burst`` deep,
   refilled at ``packet_rate``/s); an empty bucket closes the connection.
+* **Shards** (``shard``, a ``lgmp.rooms.shards.ShardPlan``, or None for a lone
+  server): new codes start with one of this process's letters; a JOIN for a
+  letter another process owns does not reach ``receive`` -- the shell relays it
+  and tells the hub only that it did (``join_elsewhere``) and, when that process
+  refused it, the answer (``refused_elsewhere``). A relayed connection that got
+  in is then forgotten (``disconnect``): its room and its limits are the owner's.
+  (A connection that itself came through a relay is never relayed again: its JOIN
+  reaches ``receive``, and a code this hub does not have is answered 4.)
 * **Timers**: a heap of (deadline, key). Entries are never removed, only found
   stale when popped (the room or connection no longer wants that deadline), and
   a new entry is pushed only when it is earlier than what is already scheduled,
@@ -34,16 +42,18 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 import random
 from collections import deque
 from dataclasses import dataclass
 
 from ..wire.errors import RuleError
 from ..limits import Limits
-from .names import new_room_code, normalize_room_code
+from .names import ROOM_CODE_LETTERS, new_room_code, normalize_room_code
 from ..wire.packets import HOST_ROOM, ClientPacket, JoinAnswer, JoinRequest, JoinResponse
 from .events import CloseMember, Deliver, Event, MemberId, PacketIgnored, RoomOpened
 from .room import Room
+from .shards import ShardPlan
 
 log = logging.getLogger("lgmp.rooms.hub")
 
@@ -59,9 +69,11 @@ class _Connection:
 
 
 class Hub:
-    def __init__(self, *, limits: Limits | None = None, seed: int | None = None, server_spins: bool = False):
+    def __init__(self, *, limits: Limits | None = None, seed: int | None = None, server_spins: bool = False,
+                 shard: ShardPlan | None = None):
         self.limits = limits or Limits()
         self.server_spins = server_spins
+        self.shard = shard  # replaced whole when the table changes; None: every code is ours
         self.rooms: dict[str, Room] = {}
         self._connections: dict[MemberId, _Connection] = {}
         self._ids = itertools.count(1)
@@ -154,7 +166,7 @@ class Hub:
                 if conn is not None and conn.room is None:
                     if conn.join_deadline <= now:
                         outputs += self._drop(conn, now, "no JOIN in time")
-                    else:  # a refused JOIN moved the deadline later
+                    elif conn.join_deadline < math.inf:  # a refused JOIN moved the deadline later
                         self._schedule(("conn", key), conn.join_deadline)
             else:
                 room = self.rooms.get(key)
@@ -189,14 +201,43 @@ class Hub:
         self._connections.clear()
         return outputs
 
+    # --- JOINs another process answers (the shell relays them) ----------------------
+
+    def join_elsewhere(self, member: MemberId, now: float) -> list[Event]:
+        """``member`` sent a JOIN whose room another process owns; the shell relays it.
+
+        The JOIN costs a flood token like any packet, and the JOIN clock stops while
+        the owner answers. Returns the events that close the member when it flooded,
+        else nothing: the relay may go on.
+        """
+        conn = self._connections.get(member)
+        if conn is None or conn.room is not None:
+            return []
+        if not self._take_token(conn, now):
+            return self._drop(conn, now, "packet flood")
+        conn.join_deadline = math.inf
+        return []
+
+    def refused_elsewhere(self, member: MemberId, now: float, answer: JoinAnswer) -> list[Event]:
+        """The owner answered a relayed JOIN 3, 4 or 5 (or could not be reached: 4).
+
+        The member gets that answer from here, as if this hub had refused it, and a
+        fresh JOIN window to try another code.
+        """
+        conn = self._connections.get(member)
+        if conn is None or conn.room is not None:
+            return []
+        return self._refuse_join(conn, now, answer)
+
     # --- helpers -----------------------------------------------------------------------
 
     def _join(self, conn: _Connection, packet: JoinRequest, now: float) -> list[Event]:
         code = normalize_room_code(packet.room)
         if code == HOST_ROOM:
-            if len(self.rooms) >= self.limits.max_rooms:
+            letters = self.shard.letters if self.shard is not None else ROOM_CODE_LETTERS
+            if len(self.rooms) >= self.limits.max_rooms or not letters:
                 return self._refuse_join(conn, now, JoinAnswer.LOBBY_FULL)
-            code = new_room_code(self._rng, self.rooms)
+            code = new_room_code(self._rng, self.rooms, letters)
             room = Room(code, conn.id, seed=self._rng.getrandbits(63), now=now, limits=self.limits, server_spins=self.server_spins)
             self.rooms[code] = room
             conn.room = code

@@ -76,13 +76,15 @@ def is_valid_room_code(code: str) -> bool:
     )
 
 
-def new_room_code(rng: random.Random, taken: set[str] | dict[str, object]) -> str:
+def new_room_code(rng: random.Random, taken: set[str] | dict[str, object], first_letters: str = ROOM_CODE_LETTERS) -> str:
     """A fresh code: four letters A-Z, never "HOST", never offensive, not in ``taken``.
 
-    There are 26**4 = 456,976 codes and the server's room limit is far below
-    that, so a few random draws always find one.
+    ``first_letters``: the letters the code may start with (a worker draws only
+    from its own share, ``lgmp.rooms.shards``). There are 26**3 = 17,576 codes per
+    first letter and the server's room limit is far below that, so a few random
+    draws always find one.
     """
     while True:
-        code = "".join(rng.choice(ROOM_CODE_LETTERS) for _ in range(ROOM_CODE_LENGTH))
+        code = rng.choice(first_letters) + "".join(rng.choice(ROOM_CODE_LETTERS) for _ in range(ROOM_CODE_LENGTH - 1))
         if code not in taken and is_valid_room_code(code):
             return code

@@ -17,7 +17,10 @@ system:
   inside it (``_run``);
 * one timer task sleeps until the hub's next deadline;
 * one store task hands finished games to a worker thread, one at a time, and
-  releases the commit hold that keeps their FINL back.
+  releases the commit hold that keeps their FINL back;
+* with a shard plan (``shard``: several processes share the code letters), a
+  JOIN for another process's letter is handed to ``lgmp.server.relay`` instead
+  of the hub, and the relay listener takes connections relayed from the others.
 
 Each listening port has a dialect (``lgmp.server.dialects``); rooms are shared
 across ports. A connection that speaks v1.0 is sent the core's packets as they
@@ -34,6 +37,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Protocol
 
 import trio
@@ -41,11 +45,13 @@ import trio
 from ..limits import Limits
 from ..rooms.events import CloseMember, Deliver, Event, StoreGame
 from ..rooms.hub import Hub
+from ..rooms.shards import ShardPlan
 from ..wire.codec import encode
 from ..wire.packets import Spin
 from .connection import Connection
 from .dialects import V1_0_SERVED, Renderers, ServedDialect, served
 from .stats import ShellStats
+from .relay import JoinWatch, Outcome, Relay, close_relayed, open_relay_listener_connection
 
 log = logging.getLogger("lgmp.server")
 
@@ -75,7 +81,7 @@ class Companion(Protocol):
 class _Peer:
     """A connection's socket-side half: what the shell needs to move its bytes."""
 
-    __slots__ = ("conn", "stream", "fd", "reader", "flusher", "wake", "served", "rendered")
+    __slots__ = ("conn", "stream", "fd", "reader", "flusher", "wake", "watch", "relayed", "served", "rendered")
 
     def __init__(self, conn: Connection, stream: trio.SocketStream, served: ServedDialect = V1_0_SERVED):
         self.conn = conn
@@ -84,6 +90,8 @@ class _Peer:
         self.reader = trio.CancelScope()  # cancelled to stop reading once the connection closes
         self.flusher: trio.Event | None = None  # while a flusher task runs: set when it ends
         self.wake: trio.Event | None = None  # set when a hold is released under a waiting flusher
+        self.watch: JoinWatch | None = None  # while a JOIN of this connection may still be relayed
+        self.relayed = False  # it came through another process's relay
         self.served = served  # the dialect its listener speaks
         self.rendered = served.renderer is not None  # sent its renderer's packets, not the core's
 
@@ -100,16 +108,21 @@ class LGMPServer:
         on_game_finished: OnGameFinished | None = None,
         dialect: str = "v1.0",
         also_listen: Sequence[tuple[int, str]] = (),
+        shard: ShardPlan | None = None,
     ):
         """``dialect``: what the main port speaks; ``also_listen``: more (port, dialect)
         listeners on the same host, sharing the rooms."""
         self.limits = limits or Limits()
         self.dialect = served(dialect)
         self.also_listen = [(port, served(name)) for port, name in also_listen]
+        if shard is not None and (self.dialect.renderer is not None or self.also_listen):
+            raise ValueError("other dialects are served by a single process: not with a shard plan (--workers, --cluster)")
         #: (port, dialect name) of every listening port once serving, the main one first.
         self.listening: list[tuple[int, str]] = []
         self._renderers = Renderers()  # connections whose packets are rendered in another dialect
-        self.hub = Hub(limits=self.limits, seed=seed, server_spins=server_spins)
+        self.hub = Hub(limits=self.limits, seed=seed, server_spins=server_spins, shard=shard)
+        self.relay = Relay(self)
+        self.relay_listeners: list[trio.SocketListener] = []
         self._peers: dict[int, _Peer] = {}
         self._lost: list[_Peer] = []  # ended on their own side; the hub is told after the batch
         self._timers_changed = trio.Event()
@@ -144,34 +157,50 @@ class LGMPServer:
 
     # --- running -----------------------------------------------------------------
 
-    async def serve(self, host: str = "127.0.0.1", port: int = 1111, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    async def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 1111,
+        *,
+        listeners: list[trio.SocketListener] | None = None,
+        relay_listeners: list[trio.SocketListener] = (),
+        task_status=trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Serve on ``host:port``, or on ``listeners`` already open (a worker's share of
+        the public port), and on each ``also_listen`` port with its dialect;
+        ``relay_listeners`` take connections relayed by other processes."""
         ports: list[tuple[list[trio.SocketListener], ServedDialect]] = []
         try:
-            for number, dialect in [(port, self.dialect), *self.also_listen]:
+            main = listeners if listeners is not None else await trio.open_tcp_listeners(port, host=host, backlog=4096)
+            ports.append((main, self.dialect))
+            for number, dialect in self.also_listen:
                 ports.append((await trio.open_tcp_listeners(number, host=host, backlog=4096), dialect))
         except BaseException:
-            for listeners, _ in ports:
-                for listener in listeners:
+            for opened, _ in ports[1 if listeners is not None else 0 :]:
+                for listener in opened:
                     await listener.aclose()
             raise
-        self.listeners = [listener for listeners, _ in ports for listener in listeners]
+        self.listeners = [listener for opened, _ in ports for listener in opened]
+        self.relay_listeners = list(relay_listeners)
         self.port = ports[0][0][0].socket.getsockname()[1]
-        self.listening = [(listeners[0].socket.getsockname()[1], dialect.name) for listeners, dialect in ports]
+        self.listening = [(opened[0].socket.getsockname()[1], dialect.name) for opened, dialect in ports]
         for bound, name in self.listening:
             log.info("LGMP server listening on %s:%d (%s)", host, bound, name)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._timer_loop)
             nursery.start_soon(self._store_loop)
-            for listeners, dialect in ports:
-                for listener in listeners:
-                    nursery.start_soon(self._accept_loop, listener, dialect)
+            for opened, dialect in ports:
+                for listener in opened:
+                    nursery.start_soon(self._accept_loop, listener, partial(self._serve_connection, dialect=dialect))
+            for listener in self.relay_listeners:
+                nursery.start_soon(self._accept_loop, listener, self._serve_relayed)
             task_status.started(self.port)
 
     async def shutdown(self) -> None:
         """Stop accepting, RSET every member of every room, close them, flush the store."""
         log.info("shutting down: %d connections, %d rooms", len(self._peers), len(self.hub.rooms))
-        for listener in self.listeners:
+        for listener in self.listeners + self.relay_listeners:
             await listener.aclose()
         self._run(self.hub.shutdown())
         with trio.move_on_after(self.limits.shutdown_grace):
@@ -192,7 +221,7 @@ class LGMPServer:
 
     # --- connections --------------------------------------------------------------
 
-    async def _accept_loop(self, listener: trio.SocketListener, dialect: ServedDialect = V1_0_SERVED) -> None:
+    async def _accept_loop(self, listener: trio.SocketListener, serve: Callable) -> None:
         while True:
             try:
                 stream = await listener.accept()
@@ -208,11 +237,36 @@ class LGMPServer:
                 log.warning("refusing a connection: at max_connections=%d", self.limits.max_connections)
                 await stream.aclose()
                 continue
-            self._nursery.start_soon(self._serve_connection, stream, dialect)
+            self._nursery.start_soon(serve, stream)
 
-    async def _serve_connection(self, stream: trio.SocketStream, dialect: ServedDialect = V1_0_SERVED) -> None:
+    async def _serve_relayed(self, stream: trio.SocketStream) -> None:
+        """A connection to the relay listener: a client relayed by another process (a
+        PROXY v2 header names it), or a client that came straight to this one."""
         try:
-            address = "%s:%d" % stream.socket.getpeername()[:2]
+            opened = await open_relay_listener_connection(stream, self.limits.join_timeout)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            opened = None
+        except Exception:  # a bug here must cost this connection only
+            log.exception("relay listener: reading a connection's start failed")
+            opened = None
+        if opened is None:
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await stream.aclose()
+            return
+        source, first, relayed = opened
+        await self._serve_connection(stream, source=source, first=first, relayable=not relayed)
+
+    async def _serve_connection(
+        self,
+        stream: trio.SocketStream,
+        *,
+        source: tuple[str, int] | None = None,
+        first: bytes = b"",
+        relayable: bool = True,
+        dialect: ServedDialect = V1_0_SERVED,
+    ) -> None:
+        try:
+            address = "%s:%d" % (source or stream.socket.getpeername()[:2])
         except OSError:
             address = "?"
         member = self.hub.connect(trio.current_time())
@@ -222,12 +276,15 @@ class LGMPServer:
         if dialect.renderer is not None:
             self._renderers.add(member, dialect.renderer(member))
         self.stats.opened += 1
+        if relayable and self.hub.shard is not None:
+            peer.watch = JoinWatch()
+        peer.relayed = not relayable
         self._poke_timer()
         log.debug("[conn %d %s] connected", member, address)
         try:
             with peer.reader:
                 try:
-                    await self._read(peer)
+                    await self._read(peer, first)
                 except Exception:  # a bug while handling this connection: it alone pays
                     log.exception("[conn %d %s] handler error", member, self.hub.describe(member))
                     self._lose(peer, "internal error")
@@ -250,32 +307,41 @@ class LGMPServer:
                 with trio.move_on_after(1):
                     if peer.flusher is not None:
                         await peer.flusher.wait()  # the flusher lets go of the socket first
+                if peer.relayed:
+                    close_relayed(stream.socket)
                 await stream.aclose()  # even when the flusher did not end in time
             log.info("[conn %d %s] closed: %s", member, address, conn.closing)
 
-    async def _read(self, peer: _Peer) -> None:
+    async def _read(self, peer: _Peer, data: bytes = b"") -> None:
+        """Read the socket into the connection and its packets into the hub, until it
+        closes. ``data``: bytes already read (after a relay listener's header)."""
         conn, stream, hub, member = peer.conn, peer.stream, self.hub, peer.conn.member
         while conn.closing is None:
-            deadline = conn.read_deadline()
-            try:
-                if deadline is None:
-                    # No cancel scope between packets: an idle connection would
-                    # hold one (~0.8 KB) for nothing.
-                    data = await stream.receive_some(READ_SIZE)
-                else:
-                    data = None
-                    with trio.move_on_at(deadline):
+            if not data:
+                deadline = conn.read_deadline()
+                try:
+                    if deadline is None:
+                        # No cancel scope between packets: an idle connection would
+                        # hold one (~0.8 KB) for nothing.
                         data = await stream.receive_some(READ_SIZE)
-                    if data is None:
-                        conn.handle_timer(trio.current_time())
-                        self._note_lost(peer)
-                        continue
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                self._lose(peer, f"read failed: {exc.__class__.__name__}")
-                return
+                    else:
+                        data = None
+                        with trio.move_on_at(deadline):
+                            data = await stream.receive_some(READ_SIZE)
+                        if data is None:
+                            conn.handle_timer(trio.current_time())
+                            self._note_lost(peer)
+                            continue
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                    self._lose(peer, f"read failed: {exc.__class__.__name__}")
+                    return
             now = trio.current_time()
             conn.receive_data(data, now)
             notices = peer.served.notices
+            watch = peer.watch
+            if watch is not None:
+                watch.received(data)
+            data = b""
             received = self.stats.received
             while (packet := conn.next_packet()) is not None:
                 kind = type(packet)
@@ -283,12 +349,21 @@ class LGMPServer:
                 if kind in notices:  # read, and nothing to do but count it
                     self._run(hub.notice(member, now))
                     continue
+                if watch is not None:  # not in a room yet: a JOIN may be another process's
+                    outcome = await self.relay.offer(peer, packet, now)
+                    if outcome is Outcome.SPLICED:
+                        return
+                    if outcome is Outcome.ANSWERED:
+                        now = trio.current_time()
+                        continue
                 if kind is Spin:  # time what the server adds to SPIN->GAME, up to the written GAME
                     started = time.perf_counter()
                     self._run(hub.receive(member, packet, now))
                     self.stats.spin_seconds.observe(time.perf_counter() - started)
                     continue
                 self._run(hub.receive(member, packet, now))
+                if watch is not None and hub.room_of(member) is not None:
+                    peer.watch = watch = None  # in a room here: nothing more to relay
             self._note_lost(peer)
         self._run([])
 
