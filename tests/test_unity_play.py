@@ -110,3 +110,10 @@ async def test_lgmp_serve_with_two_dialects_and_bots_of_both():
         server.terminate()
         with trio.move_on_after(5):
             await server.wait()
+
+
+def test_other_dialects_need_a_single_process():
+    for extra in (["--dialect", "unity-2022"], ["--also-listen", "1112:unity-2022"]):
+        refused = subprocess.run([sys.executable, "-m", "lgmp.cli", "serve", "--workers", "2", "--no-db", "--no-http", *extra],
+                                 capture_output=True, text=True, timeout=30)
+        assert refused.returncode == 2 and "single process" in refused.stderr, refused.stderr
