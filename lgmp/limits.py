@@ -105,6 +105,13 @@ class Limits:
     # back at once and first; a phone that changed network waits this long.
     foreign_reclaim_delay: float = field(default=30.0, metadata={"help": "seconds a vacant seat waits before another address may reclaim it with its name and avatar (0 = at once)"})
 
+    # The Unity client (unity-2022) reads at most once a frame and acts on the first
+    # packet of each read only, dropping the rest of it: two packets must never
+    # arrive together. 50 ms is a frame and a half at 30 fps, with room for Wi-Fi
+    # jitter; a human-paced game sends a peer a few packets per move, so the gap
+    # costs nothing a player sees.
+    unity_packet_gap: float = field(default=0.05, metadata={"help": "seconds between two packets to a unity-2022 client, which acts on only the first packet of each read"})
+
     # How long shutdown waits for queued RSETs to drain before closing anyway.
     shutdown_grace: float = field(default=2.0, metadata={"help": "seconds shutdown waits for RSETs to drain"})
 

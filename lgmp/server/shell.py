@@ -24,25 +24,30 @@ system:
   JOIN for another process's letter is handed to ``lgmp.server.relay`` instead
   of the hub, and the relay listener takes connections relayed from the others.
 
-Accepting stays cheap under attack: on the public port the hub's ``admit`` (a
+Accepting stays cheap under attack: on a public port the hub's ``admit`` (a
 dictionary look-up per source address, or evicting the oldest connection in no
 room when the server is full) decides before any task exists, and a refused
 socket is closed at once, its log lines rate-limited. A connection that starts
-with a PROXY v2 header (the relay listener; the public port with
+with a PROXY v2 header (the relay listener; the main port with
 ``proxy_protocol``) is admitted once the header names its client, whose address
 is then the connection's source.
+
+Each listening port has a dialect (``lgmp.server.dialects``); rooms are shared
+across ports. A connection that speaks v1.0 is sent the core's packets as they
+are; one that speaks another dialect is sent what its renderer makes of the
+events that concern it, one paced packet per write if its clients need that.
 """
 
 from __future__ import annotations
 
 import errno
-import functools
 import logging
 import math
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Protocol
 
 import trio
@@ -50,11 +55,12 @@ import trio
 from ..limits import Limits
 from ..rooms.events import CloseMember, Deliver, Event, StoreGame
 from ..rooms.hub import Hub
-from ..rooms.shards import ShardPlan
 from ..rooms.sources import source_key
+from ..rooms.shards import ShardPlan
 from ..wire.codec import encode
 from ..wire.packets import Spin
 from .connection import Connection
+from .dialects import V1_0_SERVED, Renderers, ServedDialect, served
 from .proxy import ProxyHeaderError, parse_proxy_v2
 from .stats import ShellStats
 from .relay import JoinWatch, Outcome, Relay, close_relayed, open_relay_listener_connection
@@ -103,9 +109,9 @@ class Companion(Protocol):
 class _Peer:
     """A connection's socket-side half: what the shell needs to move its bytes."""
 
-    __slots__ = ("conn", "stream", "fd", "reader", "flusher", "wake", "watch", "relayed")
+    __slots__ = ("conn", "stream", "fd", "reader", "flusher", "wake", "watch", "relayed", "served", "rendered")
 
-    def __init__(self, conn: Connection, stream: trio.SocketStream):
+    def __init__(self, conn: Connection, stream: trio.SocketStream, served: ServedDialect = V1_0_SERVED):
         self.conn = conn
         self.stream = stream
         self.fd = stream.socket.fileno()
@@ -114,6 +120,8 @@ class _Peer:
         self.wake: trio.Event | None = None  # set when a hold is released under a waiting flusher
         self.watch: JoinWatch | None = None  # while a JOIN of this connection may still be relayed
         self.relayed = False  # it came through another process's relay
+        self.served = served  # the dialect its listener speaks
+        self.rendered = served.renderer is not None  # sent its renderer's packets, not the core's
 
 
 class LGMPServer:
@@ -126,9 +134,20 @@ class LGMPServer:
         seed: int | None = None,
         server_spins: bool = False,
         on_game_finished: OnGameFinished | None = None,
+        dialect: str = "v1.0",
+        also_listen: Sequence[tuple[int, str]] = (),
         shard: ShardPlan | None = None,
     ):
+        """``dialect``: what the main port speaks; ``also_listen``: more (port, dialect)
+        listeners on the same host, sharing the rooms."""
         self.limits = limits or Limits()
+        self.dialect = served(dialect)
+        self.also_listen = [(port, served(name)) for port, name in also_listen]
+        if shard is not None and (self.dialect.renderer is not None or self.also_listen):
+            raise ValueError("other dialects are served by a single process: not with a shard plan (--workers, --cluster)")
+        #: (port, dialect name) of every listening port once serving, the main one first.
+        self.listening: list[tuple[int, str]] = []
+        self._renderers = Renderers()  # connections whose packets are rendered in another dialect
         self.hub = Hub(limits=self.limits, seed=seed, server_spins=server_spins, shard=shard)
         self.relay = Relay(self)
         self.relay_listeners: list[trio.SocketListener] = []
@@ -180,19 +199,36 @@ class LGMPServer:
         task_status=trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Serve on ``host:port``, or on ``listeners`` already open (a worker's share of
-        the public port); ``relay_listeners`` take connections relayed by other processes.
-        ``proxy_protocol``: every connection to the public port starts with a PROXY v2
+        the public port), and on each ``also_listen`` port with its dialect;
+        ``relay_listeners`` take connections relayed by other processes.
+        ``proxy_protocol``: every connection to the main port starts with a PROXY v2
         header from a relay or load balancer, naming the client's real address."""
-        self.listeners = listeners if listeners is not None else await trio.open_tcp_listeners(port, host=host, backlog=4096)
+        ports: list[tuple[list[trio.SocketListener], ServedDialect]] = []
+        try:
+            main = listeners if listeners is not None else await trio.open_tcp_listeners(port, host=host, backlog=4096)
+            ports.append((main, self.dialect))
+            for number, dialect in self.also_listen:
+                ports.append((await trio.open_tcp_listeners(number, host=host, backlog=4096), dialect))
+        except BaseException:
+            for opened, _ in ports[1 if listeners is not None else 0 :]:
+                for listener in opened:
+                    await listener.aclose()
+            raise
+        self.listeners = [listener for opened, _ in ports for listener in opened]
         self.relay_listeners = list(relay_listeners)
-        self.port = self.listeners[0].socket.getsockname()[1]
-        log.info("LGMP server listening on %s:%d%s", host, self.port, " (PROXY protocol v2 headers required)" if proxy_protocol else "")
+        self.port = ports[0][0][0].socket.getsockname()[1]
+        self.listening = [(opened[0].socket.getsockname()[1], dialect.name) for opened, dialect in ports]
+        for bound, name in self.listening:
+            log.info("LGMP server listening on %s:%d (%s)", host, bound, name)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._timer_loop)
             nursery.start_soon(self._store_loop)
-            for listener in self.listeners:
-                nursery.start_soon(self._accept_loop, listener, self._serve_proxied if proxy_protocol else None)
+            for index, (opened, dialect) in enumerate(ports):
+                # None: the socket's peer is the client, admitted as it is accepted.
+                serve = partial(self._serve_proxied, dialect=dialect) if proxy_protocol and index == 0 else None
+                for listener in opened:
+                    nursery.start_soon(self._accept_loop, listener, serve, dialect)
             for listener in self.relay_listeners:
                 nursery.start_soon(self._accept_loop, listener, self._serve_relayed)
             task_status.started(self.port)
@@ -223,7 +259,8 @@ class LGMPServer:
 
     # --- connections --------------------------------------------------------------
 
-    async def _accept_loop(self, listener: trio.SocketListener, serve: Callable | None) -> None:
+    async def _accept_loop(self, listener: trio.SocketListener, serve: Callable | None,
+                           dialect: ServedDialect = V1_0_SERVED) -> None:
         """Accept connections. ``serve`` None: the socket's peer is the client, admitted
         (or refused) here and now; else ``serve(stream)`` reads a PROXY header first."""
         while True:
@@ -249,11 +286,11 @@ class LGMPServer:
             except OSError:  # already gone
                 stream.socket.close()
                 continue
-            peer = self._open(stream, host, "%s:%d" % (host, port))
+            peer = self._open(stream, host, "%s:%d" % (host, port), dialect)
             if peer is not None:
                 self._nursery.start_soon(self._serve_peer, peer)
 
-    def _open(self, stream: trio.SocketStream, host: str, address: str) -> _Peer | None:
+    def _open(self, stream: trio.SocketStream, host: str, address: str, dialect: ServedDialect) -> _Peer | None:
         """Ask the hub whether a connection from ``host`` may open; if so, its peer.
         Synchronous, so nothing else runs between the hub's answer and its ``connect``."""
         source = source_key(host)
@@ -263,7 +300,11 @@ class LGMPServer:
             self._refuse(stream, address, refusal)
             return None
         member = self.hub.connect(now, source=source)
-        peer = self._peers[member] = _Peer(Connection(member, limits=self.limits, peer=address), stream)
+        gap = self.limits.unity_packet_gap if dialect.paced else 0.0
+        conn = Connection(member, limits=self.limits, peer=address, dialect=dialect.wire, gap=gap)
+        peer = self._peers[member] = _Peer(conn, stream, dialect)
+        if dialect.renderer is not None:
+            self._renderers.add(member, dialect.renderer(member))
         self._run(events)  # an eviction that made room, if any
         return peer
 
@@ -276,8 +317,8 @@ class LGMPServer:
             log.warning("refused %d connection(s) since the last such line; latest %s: %s", self._refused, address, reason)
             self._refused, self._refusal_log_at = 0, now + REFUSAL_LOG_EVERY
 
-    async def _serve_proxied(self, stream: trio.SocketStream) -> None:
-        """A connection to the public port with ``proxy_protocol``: the PROXY v2 header
+    async def _serve_proxied(self, stream: trio.SocketStream, *, dialect: ServedDialect = V1_0_SERVED) -> None:
+        """A connection to the main port with ``proxy_protocol``: the PROXY v2 header
         (within ``join_timeout``) names the client; then it is served as any other."""
         buffer, parsed = b"", None
         try:
@@ -297,7 +338,7 @@ class LGMPServer:
         finally:
             self._handshakes -= 1
         consumed, client = parsed
-        await self._serve_connection(stream, source=client, first=buffer[consumed:], relayable=True)
+        await self._serve_connection(stream, source=client, first=buffer[consumed:], dialect=dialect)
 
     async def _serve_relayed(self, stream: trio.SocketStream) -> None:
         """A connection to the relay listener: a client relayed by another process (a
@@ -320,7 +361,13 @@ class LGMPServer:
         await self._serve_connection(stream, source=source, first=first, relayable=not relayed)
 
     async def _serve_connection(
-        self, stream: trio.SocketStream, *, source: tuple[str, int] | None = None, first: bytes = b"", relayable: bool = True
+        self,
+        stream: trio.SocketStream,
+        *,
+        source: tuple[str, int] | None = None,
+        first: bytes = b"",
+        relayable: bool = True,
+        dialect: ServedDialect = V1_0_SERVED,
     ) -> None:
         """Admit a connection whose client ``source`` names (None: the socket's peer),
         then serve it. ``first``: bytes already read after its header."""
@@ -329,7 +376,7 @@ class LGMPServer:
         except OSError:
             stream.socket.close()
             return
-        peer = self._open(stream, host, "%s:%d" % (host, port))
+        peer = self._open(stream, host, "%s:%d" % (host, port), dialect)
         if peer is not None:
             await self._serve_peer(peer, first, relayable)
 
@@ -355,6 +402,7 @@ class LGMPServer:
             await self._final_flush(peer)
         finally:
             self._peers.pop(member, None)
+            self._renderers.remove(member)
             self.stats.connection_closed(conn.closing)
             if peer.flusher is not None:
                 # The bounded flush is over: what is still queued (behind a hold, say)
@@ -378,7 +426,7 @@ class LGMPServer:
         conn, stream, hub, member = peer.conn, peer.stream, self.hub, peer.conn.member
         while conn.closing is None:
             if not data:
-                deadline = conn.next_deadline()
+                deadline = conn.read_deadline()
                 try:
                     if deadline is None:
                         # No cancel scope between packets: an idle connection would
@@ -397,6 +445,7 @@ class LGMPServer:
                     return
             now = trio.current_time()
             conn.receive_data(data, now)
+            notices = peer.served.notices
             watch = peer.watch
             if watch is not None:
                 watch.received(data)
@@ -405,6 +454,9 @@ class LGMPServer:
             while (packet := conn.next_packet()) is not None:
                 kind = type(packet)
                 received[kind] += 1
+                if kind in notices:  # read, and nothing to do but count it
+                    self._run(hub.notice(member, now))
+                    continue
                 if watch is not None:  # not in a room yet: a JOIN may be another process's
                     outcome = await self.relay.offer(peer, packet, now)
                     if outcome is Outcome.SPLICED:
@@ -471,6 +523,8 @@ class LGMPServer:
         # most of the server's CPU time under load.
         touched: dict[_Peer, None] = {}
         peers = self._peers
+        renderers = self._renderers
+        rendering = bool(renderers)  # some connection speaks another dialect
         sent = self.stats.sent
         for event in events:
             kind = type(event)
@@ -479,7 +533,7 @@ class LGMPServer:
                 queued = 0
                 for member in event.to:
                     peer = peers.get(member)
-                    if peer is not None and peer.conn.closing is None:
+                    if peer is not None and peer.conn.closing is None and not peer.rendered:
                         peer.conn.send(data)
                         touched[peer] = None
                         queued += 1
@@ -492,8 +546,21 @@ class LGMPServer:
                     touched[peer] = None
             elif kind is StoreGame:
                 self._store(event)
+            if rendering:
+                self._render(event, touched)
         for peer in touched:
             self._write(peer)
+
+    def _render(self, event: Event, touched: dict[_Peer, None]) -> None:
+        """Queue what ``event`` means to each connection of another dialect that it concerns."""
+        for member, packet in self._renderers.render(event):
+            peer = self._peers.get(member)
+            if peer is not None and peer.conn.closing is None:
+                dialect, kind = peer.served, type(packet)
+                snapshot = kind if kind in dialect.snapshots else None
+                peer.conn.send(encode(packet, dialect.wire), snapshot=snapshot)
+                self.stats.sent[kind] += 1
+                touched[peer] = None
 
     def _write(self, peer: _Peer) -> None:
         """Write what the connection has ready, straight to the non-blocking socket;
@@ -508,16 +575,18 @@ class LGMPServer:
             if conn.pending:
                 self._start_flusher(peer)
             return
-        data = conn.data_to_send()
-        try:
-            sent = os.write(peer.fd, data)
-        except BlockingIOError:
-            sent = 0
-        except OSError as exc:
-            conn.send_failed(exc.__class__.__name__)
-            self._note_lost(peer)
-            return
-        conn.bytes_sent(sent)
+        now = trio.current_time() if conn.paced else None
+        data = conn.data_to_send(now)
+        if data:  # (a paced packet may have to wait for its gap)
+            try:
+                sent = os.write(peer.fd, data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                conn.send_failed(exc.__class__.__name__)
+                self._note_lost(peer)
+                return
+            conn.bytes_sent(sent, now)
         if conn.pending:
             self._start_flusher(peer)
 
@@ -534,13 +603,20 @@ class LGMPServer:
                     peer.wake = trio.Event()
                     await peer.wake.wait()
                     continue
+                due = conn.send_deadline()  # paced: the next packet waits for its gap
+                if due is not None and due > trio.current_time():
+                    await trio.sleep_until(due)
+                    continue
                 await trio.lowlevel.wait_writable(peer.stream.socket)
-                data = conn.data_to_send()
+                now = trio.current_time() if conn.paced else None
+                data = conn.data_to_send(now)
+                if not data:
+                    continue
                 try:
                     sent = os.write(peer.fd, data)
                 except BlockingIOError:
                     sent = 0
-                conn.bytes_sent(sent)
+                conn.bytes_sent(sent, now)
         except (OSError, ValueError, trio.ClosedResourceError) as exc:
             conn.send_failed(exc.__class__.__name__)
             self._note_lost(peer)
@@ -669,22 +745,26 @@ async def run_server(
     on_game_finished: OnGameFinished | None = None,
     ready: Callable[[int], object] | None = None,
     companion: Callable[[LGMPServer], Companion] | None = None,
+    dialect: str = "v1.0",
+    also_listen: Sequence[tuple[int, str]] = (),
     proxy_protocol: bool = False,
 ) -> None:
     """Run until SIGINT/SIGTERM, then shut down gracefully.
 
     ``companion``, if given, makes a service that runs beside the server in the same
     process (the HTTP side): started once the server listens, shut down after it.
+    ``dialect`` and ``also_listen``: as ``LGMPServer``'s; ``proxy_protocol``: as ``serve``'s.
 
     The signal handlers stay ours during the shutdown: a second signal (an
     impatient Ctrl-C, a supervisor repeating SIGTERM) does not cut the bounded
     drain short, so every member still gets its RSET; a third exits at once,
     with 128 + the signal's number, as users expect of Ctrl-C."""
-    server = LGMPServer(limits=limits, seed=seed, server_spins=server_spins, on_game_finished=on_game_finished)
+    server = LGMPServer(limits=limits, seed=seed, server_spins=server_spins, on_game_finished=on_game_finished,
+                        dialect=dialect, also_listen=also_listen)
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             beside = companion(server) if companion is not None else None  # watching before the first connection
-            bound = await nursery.start(functools.partial(server.serve, host, port, proxy_protocol=proxy_protocol))
+            bound = await nursery.start(partial(server.serve, host, port, proxy_protocol=proxy_protocol))
             if ready is not None:
                 ready(bound)
             if beside is not None:
