@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import trio
 
+from ..game.rules import AVATAR_NUMBERS, SEATS
 from ..wire.codec import Decoded, Decoder, encode
 from ..wire.errors import LGMPError
 from ..wire.packets import (
@@ -45,7 +46,7 @@ class LGMPClient:
         self.room: str | None = None
         self.seat: int | None = None  # known once the server accepted our REDY
         self.avatar: int | None = None
-        self.avatars: tuple[int, ...] = (0,) * 6
+        self.avatars: tuple[int, ...] = (0,) * len(SEATS)
         self.last_game: GameUpdate | None = None
         self.sent = 0
         self.received = 0
@@ -163,4 +164,4 @@ class LGMPClient:
         return ReadyAnswer(answer.response)
 
     def free_avatars(self) -> list[int]:
-        return [a for a in range(1, 7) if a not in self.avatars]
+        return [a for a in sorted(AVATAR_NUMBERS) if a not in self.avatars]
