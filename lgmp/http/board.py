@@ -10,7 +10,18 @@ from __future__ import annotations
 
 from html import escape
 
-from ..game.rules import AVATAR_NAMES, BOARD, BOARD_SIZE, DID_YOU_KNOW_FIELD, FINISH_SPACE, SPACE_NAMES, Avatar, Field, SpaceKind
+from ..game.rules import (
+    AVATAR_NAMES,
+    BOARD,
+    BOARD_SIZE,
+    DID_YOU_KNOW_FIELD,
+    FIELD_NAMES,
+    FINISH_SPACE,
+    SPACE_NAMES,
+    Avatar,
+    Field,
+    SpaceKind,
+)
 from ..game.rules import FIELD_COLOURS as PILE_COLOURS  # colour names; this module's FIELD_COLOURS are their tints
 
 COLUMNS = 8
@@ -38,9 +49,9 @@ KIND_LABELS = {  # the deck names, with a Did You Know space's question mark and
     SpaceKind.FINISH: SPACE_NAMES[SpaceKind.FINISH].upper(),
 }
 # The pile's field on a Did You Know space, short enough for its cell (colour says the rest).
-_SHORT_FIELD = {
-    Field.DESIGN: "Design", Field.PUBLIC_RELATIONS: "Public Rel.", Field.BUSINESS_DATA_ANALYTICS: "Data Analytics",
-    Field.GRAPHIC_MEDIA_MANAGEMENT: "Graphic Media", Field.MARKETING: "Marketing", Field.ADVERTISING: "Advertising",
+_SHORT_FIELD = {field: FIELD_NAMES[field] for field in Field} | {
+    Field.PUBLIC_RELATIONS: "Public Rel.", Field.BUSINESS_DATA_ANALYTICS: "Data Analytics",
+    Field.GRAPHIC_MEDIA_MANAGEMENT: "Graphic Media",
 }
 # Where pieces sharing a space stand inside it: up to six, three by two.
 _SLOTS = [(-26, -8), (0, -8), (26, -8), (-26, 18), (0, 18), (26, 18)]
