@@ -115,6 +115,21 @@ def _room_code(text: str) -> str:
 _listen_port = _whole(0, 65535, "a port number")
 _server_port = _whole(1, 65535, "a port number")
 
+DIALECT_NAMES = ("v1.0", "unity-2022")  # lgmp.wire.dialects.DIALECTS, without importing the codec here
+
+
+def _add_dialect_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--dialect", choices=DIALECT_NAMES, default="v1.0",
+                        help=f"{what} (default v1.0; unity-2022: the game's Unity client, PROTOCOL.md chapter 12)")
+
+
+def _port_and_dialect(text: str) -> tuple[int, str]:
+    """``--also-listen PORT:DIALECT``."""
+    port, _, dialect = text.partition(":")
+    if dialect not in DIALECT_NAMES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not PORT:DIALECT (a dialect is one of {', '.join(DIALECT_NAMES)})")
+    return _listen_port(port), dialect
+
 
 def _add_connect_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="server address (default 127.0.0.1)")
@@ -170,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "or postgresql://USER@HOST:PORT/DB")
     store.add_argument("--no-db", action="store_true", help="do not store results")
     _add_http_options(serve)
+    _add_dialect_option(serve, "what clients on --port speak")
+    serve.add_argument("--also-listen", action="append", type=_port_and_dialect, default=[], metavar="PORT:DIALECT",
+                       help="listen on another port too, for clients of that dialect; rooms are shared (repeatable)")
     serve.add_argument(
         "--workers", default="1", metavar="N|auto",
         help="server processes sharing the port, to use N cores (SO_REUSEPORT; auto = one per core, at most 26). "
@@ -193,10 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seconds a bot thinks before each move (default 0.5)")
     bot.add_argument("--seed", type=int, default=None, help="seed for the bots' choices (reproducible runs)")
     bot.add_argument("--games", type=_whole(1), default=1, metavar="N", help="games to play before leaving (default 1)")
+    _add_dialect_option(bot, "what the bots speak")
 
     play = command("play", "play in this terminal")
     play.add_argument("code", type=_room_code, help="the room code (four letters, shown on the host's screen)")
     _add_connect_options(play)
+    _add_dialect_option(play, "what to speak")
 
     demo = command("demo", "start a server, a host screen and bots, and show a whole game")
     demo.add_argument("--bots", type=_whole(1, SEATS), default=4, metavar="N", help=f"how many bots play, 1-{SEATS} (default 4)")
@@ -245,13 +265,15 @@ def _run(args: argparse.Namespace) -> int:
         from .clients.bots import run_bots
 
         return _until_interrupted("bot", lambda: run_bots(args.host, args.port, args.code, count=args.count,
-                                                          delay=args.delay, seed=args.seed, games=args.games),
+                                                          delay=args.delay, seed=args.seed, games=args.games,
+                                                          dialect=args.dialect),
                                   "stopped; the bots left the room.")
     if args.command == "play":
         from .clients.play import run_play
 
         # The goodbye goes where the game went, and ends a prompt the player was answering.
-        return _until_interrupted("play", lambda: run_play(args.host, args.port, args.code), "\nYou left the game.",
+        return _until_interrupted("play", lambda: run_play(args.host, args.port, args.code, args.dialect),
+                                  "\nYou left the game.",
                                   plain=True)
     if args.command == "demo":
         from .clients.demo import run_demo
@@ -415,6 +437,10 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"lgmp serve: {exc}", file=sys.stderr)
         return 2
+    if (workers > 1 or cluster is not None) and (args.dialect != "v1.0" or args.also_listen):
+        # A relayed connection is read as v1.0 by the worker that owns its room.
+        print("lgmp serve: --dialect and --also-listen need a single process (not --workers or --cluster)", file=sys.stderr)
+        return 2
 
     store = where = None
     if not args.no_db:
@@ -451,7 +477,9 @@ def _serve(args: argparse.Namespace) -> int:
     def ready(port: int) -> None:
         shown = where.resolve() if isinstance(where, Path) else store.path if store is not None else where
         stored = f", results in {shown}" if where is not None else ", results not stored (--no-db)"
-        print(f"LGMP server on {args.host}:{port}{stored}. Ctrl-C stops it.", flush=True)
+        others = "".join(f", {p} ({d})" for p, d in args.also_listen)
+        dialects = f" ({args.dialect}){others}" if args.also_listen or args.dialect != "v1.0" else ""
+        print(f"LGMP server on {args.host}:{port}{dialects}{stored}. Ctrl-C stops it.", flush=True)
 
     try:
         trio.run(
@@ -463,6 +491,8 @@ def _serve(args: argparse.Namespace) -> int:
                 server_spins=args.server_spins,
                 on_game_finished=on_game_finished if store is not None else None,
                 ready=ready,
+                dialect=args.dialect,
+                also_listen=args.also_listen,
                 companion=companion,
             )
         )

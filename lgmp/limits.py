@@ -58,6 +58,13 @@ class Limits:
     # A whole game sends a player about 200 packets; 256 unsent means it is gone.
     send_queue: int = field(default=256, metadata={"help": "unsent packets queued for one client before it is closed as not reading"})
 
+    # The Unity client (unity-2022) reads at most once a frame and acts on the first
+    # packet of each read only, dropping the rest of it: two packets must never
+    # arrive together. 50 ms is a frame and a half at 30 fps, with room for Wi-Fi
+    # jitter; a human-paced game sends a peer a few packets per move, so the gap
+    # costs nothing a player sees.
+    unity_packet_gap: float = field(default=0.05, metadata={"help": "seconds between two packets to a unity-2022 client, which acts on only the first packet of each read"})
+
     # How long shutdown waits for queued RSETs to drain before closing anyway.
     shutdown_grace: float = field(default=2.0, metadata={"help": "seconds shutdown waits for RSETs to drain"})
 

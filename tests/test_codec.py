@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 
 import pytest
-from construct import Bytes, GreedyBytes, Int8ub, Struct, this
+from construct import Bytes, GreedyBytes, Int8sb, Int8ub, Struct, this
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -208,13 +208,22 @@ class _Sized:
     data: bytes
 
 
+@dataclass(frozen=True)
+class _LateSized:
+    data: bytes
+    length: int
+
+
 @pytest.mark.parametrize(
     "packet_type,body",
     [
         (_Blob, Struct("data" / GreedyBytes)),  # runs to the end of the stream: no frame
-        (_Sized, Struct("length" / Int8ub, "data" / Bytes(this.length))),  # a length the framer cannot follow
+        (_Sized, Struct("length" / Int8ub, "data" / Bytes(lambda ctx: ctx.length))),  # a length the framer cannot follow
+        (_Sized, Struct("length" / Int8sb, "data" / Bytes(this.length))),  # a signed length
+        (_LateSized, Struct("data" / Bytes(this.length), "length" / Int8ub)),  # a length that comes after its bytes
+        (_Sized, Struct("length" / Int8ub, "data" / Bytes(this.length * 2))),  # an expression, not the number
     ],
-    ids=["greedy", "lambda-length"],
+    ids=["greedy", "lambda-length", "signed-length", "late-length", "length-expression"],
 )
 def test_a_body_the_framer_cannot_size_is_refused_at_declaration(packet_type, body):
     with pytest.raises(TypeError, match="cannot size"):

@@ -22,6 +22,7 @@ from lgmp.rooms.events import (
     PacketIgnored,
     PlayerJoined,
     PlayerReady,
+    ReadyChecked,
     RoomClosed,
     RoomOpened,
     StoreGame,
@@ -205,7 +206,7 @@ def test_a_packet_before_join_is_ignored_with_no_room():
 def test_lobby_facts_and_room_lifecycle():
     table = Table(2, seed=9)
     kinds = [type(e) for e in table.events if not isinstance(e, Deliver)]
-    assert kinds == [RoomOpened, PlayerJoined, PlayerReady, PlayerJoined, PlayerReady]
+    assert kinds == [RoomOpened, PlayerJoined, ReadyChecked, PlayerReady, PlayerJoined, ReadyChecked, PlayerReady]
     table.leave(table.host)
     assert isinstance(table.events[-1], RoomClosed) and table.events[-1].reason == "the host left"
     assert table.code not in table.views.rooms
@@ -218,3 +219,40 @@ def test_events_are_validated_when_built():
         PlayerReady("ABCD", 1, "Ada", 0)
     with pytest.raises(ValueError, match="strike"):
         PacketIgnored(1, None, "why", 0)
+
+
+@pytest.mark.parametrize(
+    "name,avatar,fact,v1_answer",
+    [
+        ("Cy", 3, (1, True), 1),
+        ("Cy", 1, (1, False), 5),  # a good name with a taken avatar: two answers, v1.0 says 5
+        ("ada", 3, (5, True), 5),  # the name is taken (any case), the avatar is free
+        ("ada", 2, (5, False), 5),
+        ("Cy", 0, (1, False), 4),  # an avatar outside 1-6: v1.0 says 4 (invalid)
+        ("Cy", 7, (1, False), 4),
+        ("", 1, (2, False), 2),
+        ("C" * 13, 3, (3, True), 3),
+        ("C y", 3, (4, True), 4),
+        ("shit", 3, (6, True), 6),
+        ("shit", 1, (6, False), 5),  # v1.0 checks "taken" before "profane"
+    ],
+)
+def test_ready_checked_judges_name_and_avatar_each_on_its_own(name, avatar, fact, v1_answer):
+    """Seat 1 is Ada with avatar 1, seat 2 Bo with avatar 2; seat 3 asks."""
+    table = Table(2, seed=9)
+    member = table.connect()
+    table.send(member, JoinRequest(table.code))
+    events = table.send(member, ReadyRequest(name, avatar))
+    checked = [e for e in events if isinstance(e, ReadyChecked)]
+    assert checked == [ReadyChecked(table.code, 3, member, *fact)]
+    assert checked[0].granted == (fact == (1, True))
+    answers = [e.packet.response for e in events if isinstance(e, Deliver) and e.to == (member,)]
+    assert answers == [v1_answer]
+    assert any(isinstance(e, PlayerReady) for e in events) == (v1_answer == 1)
+    assert_view_matches(table)
+
+
+def test_a_ready_player_may_keep_its_own_avatar_and_name():
+    table = Table(1, seed=9)
+    events = table.send(table.members[1], ReadyRequest("ADA", 1))
+    assert [e for e in events if isinstance(e, ReadyChecked)] == [ReadyChecked(table.code, 1, table.members[1], 1, True)]

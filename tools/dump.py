@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 
 import trio
 
+from lgmp.wire.codec import Dialect
+from lgmp.wire.dialects import DIALECTS
 from lgmp.wire.packets import Direction
 
 from .dump_capture import DEFAULT_PORT, CaptureError, capture_kind, capture_records
@@ -92,12 +94,14 @@ def dump_input(
     direction: Direction | None = None,
     port: int = DEFAULT_PORT,
     stream: str = "#1",
+    dialect: Dialect | None = None,
 ) -> DumpResult:
     """Dump one input (a file's or stdin's bytes).
 
     ``fmt`` ``auto`` picks pcap/pcapng by magic, then hex if the input is hex text,
     else raw bytes. ``direction`` None (auto) decodes hex/raw input both ways and keeps
     the one that fits; captures know each packet's direction from the ports.
+    ``dialect``: what the traffic speaks (v1.0 unless said).
     """
     result = DumpResult()
     kind = fmt
@@ -106,7 +110,7 @@ def dump_input(
 
     if kind == "pcap":
         try:
-            records, capture = capture_records(data, port)
+            records, capture = capture_records(data, port, dialect)
         except CaptureError as exc:
             return DumpResult(messages=[str(exc)], status=USAGE)
         result.records = records
@@ -133,12 +137,12 @@ def dump_input(
             result.messages.append("empty input: no bytes to decode")
             return result
         if direction is None:
-            choice = choose_direction(stream, data)
+            choice = choose_direction(stream, data, dialect)
             result.records = choice.records
             result.messages.append(f"--direction auto {choice.explanation}")
             direction = choice.direction
         else:
-            result.records = decode_bytes(stream, direction, data)
+            result.records = decode_bytes(stream, direction, data, dialect)
         if odd_digit is not None:
             reason = f"odd number of hex digits: the last digit {odd_digit!r} is not a whole byte"
             result.records.append(ErrorRecord(stream, direction, len(data), reason))
@@ -207,6 +211,12 @@ def build_tap_parser() -> argparse.ArgumentParser:
 
 
 def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dialect",
+        choices=tuple(DIALECTS),
+        default="v1.0",
+        help="what the traffic speaks: v1.0 (default) or unity-2022, the game's Unity client (PROTOCOL.md chapter 12)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per line instead of text")
     parser.add_argument("--hex", action="store_true", help="show each packet's bytes beside it")
 
@@ -266,7 +276,8 @@ def _dump_files(args: argparse.Namespace) -> int:
         if args.format != "pcap" and not (args.format == "auto" and capture_kind(data)):
             hex_raw_streams += 1  # hex/raw inputs are one stream each: #1, #2, ...
         result = dump_input(
-            data, fmt=args.format, direction=DIRECTIONS[args.direction], port=args.port, stream=f"#{hex_raw_streams}"
+            data, fmt=args.format, direction=DIRECTIONS[args.direction], port=args.port, stream=f"#{hex_raw_streams}",
+            dialect=DIALECTS[args.dialect],
         )
         for message in result.messages:
             _warn(None if names == ["-"] else label, message)
@@ -290,7 +301,7 @@ def _tap(args: argparse.Namespace) -> int:
         listening = listeners[0].socket.getsockname()[1]  # the real one when --listen 0
         _warn(None, f"tapping {args.listen_host}:{listening} -> {host}:{port} (Ctrl-C to stop)")
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(lambda: serve_tap(listeners, args.upstream, emit))
+            nursery.start_soon(lambda: serve_tap(listeners, args.upstream, emit, dialect=DIALECTS[args.dialect]))
             # Stop cleanly on Ctrl-C / SIGTERM rather than with a traceback.
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for _ in signals:

@@ -24,6 +24,8 @@ import dpkt
 
 from lgmp.wire.packets import Direction
 
+from lgmp.wire.codec import Dialect
+
 from .dump_core import C2S, S2C, Gap, Record, decode_chunks
 
 DEFAULT_PORT = 1111
@@ -242,23 +244,23 @@ def read_capture(data: bytes, port: int = DEFAULT_PORT) -> Capture:
     return Capture(connections, frames.truncated, len(frames.frames))
 
 
-def connection_records(connection: Connection) -> list[Record]:
+def connection_records(connection: Connection, dialect: Dialect | None = None) -> list[Record]:
     """Both directions of one connection decoded, in time order."""
     records: list[Record] = []
     for direction in (C2S, S2C):
         stream = reassemble(connection.flows[direction])
-        records += decode_chunks(connection.id, direction, stream.chunks, stream.gap)
+        records += decode_chunks(connection.id, direction, stream.chunks, stream.gap, dialect)
     # sorted() is stable and each direction is already in time order, so this only
     # interleaves the two directions; a request stays before the reply it caused.
     return sorted(records, key=_time)
 
 
-def capture_records(data: bytes, port: int = DEFAULT_PORT) -> tuple[list[Record], Capture]:
+def capture_records(data: bytes, port: int = DEFAULT_PORT, dialect: Dialect | None = None) -> tuple[list[Record], Capture]:
     """Every LGMP record in a capture, all connections interleaved by time."""
     capture = read_capture(data, port)
     records: list[Record] = []
     for connection in capture.connections:
-        records += connection_records(connection)
+        records += connection_records(connection, dialect)
     return sorted(records, key=_time), capture
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from lgmp.wire.codec import BadBytes, Decoder
+from lgmp.wire.codec import BadBytes, Decoder, Dialect
 from lgmp.wire.packets import Direction, Packet
 
 from .dump_describe import Description, describe
@@ -91,13 +91,13 @@ class StreamDumper:
     bytes return an ``ErrorRecord`` after the packets before them, and every later
     ``feed`` returns nothing (the bytes still count in ``skipped``), so a caller that
     forwards bytes, like the tap, can keep doing so. ``close`` reports a packet cut
-    short by the end.
+    short by the end. ``dialect``: what the stream speaks (v1.0 unless said).
     """
 
-    def __init__(self, stream: str, direction: Direction):
+    def __init__(self, stream: str, direction: Direction, dialect: Dialect | None = None):
         self.stream = stream
         self.direction = direction
-        self._decoder = Decoder(direction)
+        self._decoder = Decoder(direction, dialect=dialect)
         # Bytes fed and not yet returned in a record (a partial packet, between feeds):
         # the decoder says where each packet is, these give its bytes, and an error
         # can show the bad ones.
@@ -153,6 +153,7 @@ def decode_chunks(
     direction: Direction,
     chunks: Iterable[tuple[float | None, bytes]],
     gap: Gap | None = None,
+    dialect: Dialect | None = None,
 ) -> list[Record]:
     """Records for one whole direction of a stream, given as timed chunks in order.
 
@@ -160,7 +161,7 @@ def decode_chunks(
     rest of the direction is attached to the error record, so it shows every byte
     that was not decoded. ``gap`` marks where the captured stream has a hole.
     """
-    dumper = StreamDumper(stream, direction)
+    dumper = StreamDumper(stream, direction, dialect)
     records: list[Record] = []
     last_time = None
     for time, data in chunks:
@@ -182,9 +183,9 @@ def decode_chunks(
     return records
 
 
-def decode_bytes(stream: str, direction: Direction, data: bytes) -> list[Record]:
+def decode_bytes(stream: str, direction: Direction, data: bytes, dialect: Dialect | None = None) -> list[Record]:
     """Records for one whole direction of a stream held in memory (hex or raw input)."""
-    return decode_chunks(stream, direction, [(None, data)])
+    return decode_chunks(stream, direction, [(None, data)], dialect=dialect)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +199,7 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def choose_direction(stream: str, data: bytes) -> DirectionChoice:
+def choose_direction(stream: str, data: bytes, dialect: Dialect | None = None) -> DirectionChoice:
     """Decode ``data`` both ways and keep the direction that fits (``--direction auto``).
 
     The tags overlap (JOIN, REDY and CARD exist both ways), so an input may fit both
@@ -209,7 +210,7 @@ def choose_direction(stream: str, data: bytes) -> DirectionChoice:
     """
     tries: dict[Direction, tuple[tuple[int, int], list[Record], str]] = {}
     for direction in (C2S, S2C):
-        dumper = StreamDumper(stream, direction)
+        dumper = StreamDumper(stream, direction, dialect)
         records = dumper.feed(data)
         arrow = ARROWS[direction]
         if dumper.failed is not None:

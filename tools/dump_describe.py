@@ -36,6 +36,18 @@ from lgmp.wire.packets import (
     Spin,
     StartGame,
 )
+from lgmp.wire.unity2022 import (
+    CardUpdate,
+    EndTurn,
+    HostUpdate,
+    Land,
+    Lobby,
+    Move,
+    PlayerUpdate,
+    UnityGameUpdate,
+    UnityJoinResponse,
+    UnityReadyResponse,
+)
 from lgmp.game.rules import (
     AVATAR_NAMES,
     FIELD_NAMES,
@@ -297,6 +309,86 @@ _DESCRIBERS: dict[type, Callable[[Any], tuple[dict[str, Any], str]]] = {
     FinalResults: _final_results,
     Reset: _reset,
 }
+
+
+# --- the Unity client's 2022 dialect (PROTOCOL.md chapter 12) -----------------------------
+
+AVATAR_FLAG_MEANINGS: Mapping[int, str] = {1: "free", 0: "taken"}
+
+
+def _flags(free: Sequence[int]) -> str:
+    """2022 avatar flags, by avatar: ``[Red:free Yellow:taken ...]``."""
+    return "[" + " ".join(
+        f"{avatar_name(a) or a}:{_name(AVATAR_FLAG_MEANINGS, f)}" for a, f in enumerate(free, start=1)
+    ) + "]"
+
+
+def _land(p: Land) -> tuple[dict[str, Any], str]:
+    kind = _name(SPACE_NAMES, p.kind)
+    return {"kind": p.kind, "kind_name": kind, "category": p.category}, f"kind={p.kind} ({kind}) category={p.category} (ignored)"
+
+
+def _end_turn(p: EndTurn) -> tuple[dict[str, Any], str]:
+    return {}, "(end of turn; ignored)"
+
+
+def _unity_join_response(p: UnityJoinResponse) -> tuple[dict[str, Any], str]:
+    fields, text = _join_response(JoinResponse(p.response, p.room) if p.response == JoinAnswer.HOST else JoinResponse(p.response))
+    if p.free is not None:
+        fields["free"] = list(p.free)
+        text += f" avatars={_flags(p.free)}"
+    return fields, text
+
+
+def _unity_ready_response(p: UnityReadyResponse) -> tuple[dict[str, Any], str]:
+    name = _name(READY_MEANINGS, p.name_answer) if p.name_answer else UNKNOWN
+    avatar = _name({1: "free, yours if the name is accepted", 0: "taken or no such avatar"}, p.avatar_answer)
+    return (
+        {"name_answer": p.name_answer, "name_meaning": name, "avatar_answer": p.avatar_answer, "avatar_meaning": avatar},
+        f"name={p.name_answer} ({name}) avatar={p.avatar_answer} ({avatar})",
+    )
+
+
+def _lobby(p: Lobby) -> tuple[dict[str, Any], str]:
+    return {"index": p.index}, f"index={p.index} (a player's index)"
+
+
+def _host_update(p: HostUpdate) -> tuple[dict[str, Any], str]:
+    avatar = avatar_name(p.avatar) or "none"
+    return (
+        {"index": p.index, "avatar": p.avatar, "avatar_name": avatar, "name": show_text(p.name)},
+        f"index={p.index} avatar={p.avatar} ({avatar}) name={quoted(p.name)}",
+    )
+
+
+def _player_update(p: PlayerUpdate) -> tuple[dict[str, Any], str]:
+    return {"free": list(p.free)}, f"avatars={_flags(p.free)}"
+
+
+def _unity_game_update(p: UnityGameUpdate) -> tuple[dict[str, Any], str]:
+    return {"turn": p.turn}, f"turn={p.turn}" + (" (all finished)" if p.turn == 0 else "")
+
+
+def _move(p: Move) -> tuple[dict[str, Any], str]:
+    return {"turn": p.turn, "spaces": p.spaces}, f"turn={p.turn} spaces={signed(p.spaces)}"
+
+
+def _card_update(p: CardUpdate) -> tuple[dict[str, Any], str]:
+    return {"player": p.player}, f"player={p.player} (answered the card)"
+
+
+_DESCRIBERS.update({
+    Land: _land,
+    EndTurn: _end_turn,
+    UnityJoinResponse: _unity_join_response,
+    UnityReadyResponse: _unity_ready_response,
+    Lobby: _lobby,
+    HostUpdate: _host_update,
+    PlayerUpdate: _player_update,
+    UnityGameUpdate: _unity_game_update,
+    Move: _move,
+    CardUpdate: _card_update,
+})
 
 
 def describe(packet: Packet) -> Description:

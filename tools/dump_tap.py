@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import trio
 
+from lgmp.wire.codec import Dialect
+
 from .dump_core import ARROWS, C2S, S2C, NoteRecord, Record, StreamDumper
 
 Emit = Callable[[Record], None]
@@ -115,6 +117,7 @@ async def _handle(
     emit: Emit,
     stats: TapStats,
     clock: Callable[[], float],
+    dialect: Dialect | None = None,
 ) -> None:
     conn = _Connection(number, emit, stats, clock)
     host, port = upstream
@@ -129,8 +132,8 @@ async def _handle(
         async with server:
             try:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(conn.pump, client, server, StreamDumper(conn.id, C2S))
-                    nursery.start_soon(conn.pump, server, client, StreamDumper(conn.id, S2C))
+                    nursery.start_soon(conn.pump, client, server, StreamDumper(conn.id, C2S, dialect))
+                    nursery.start_soon(conn.pump, server, client, StreamDumper(conn.id, S2C, dialect))
             except* _Abort as group:
                 reason = f"aborted ({group.exceptions[0]})"
         stats.bytes[conn.id] = conn.counts[C2S] + conn.counts[S2C]
@@ -149,6 +152,7 @@ async def serve_tap(
     *,
     stats: TapStats | None = None,
     clock: Callable[[], float] = time.time,
+    dialect: Dialect | None = None,
     task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Tap every connection accepted on ``listeners`` to ``upstream``; runs until cancelled."""
@@ -158,7 +162,7 @@ async def serve_tap(
         stats.connections += 1
         number = stats.connections
         try:
-            await _handle(client, number=number, upstream=upstream, emit=emit, stats=stats, clock=clock)
+            await _handle(client, number=number, upstream=upstream, emit=emit, stats=stats, clock=clock, dialect=dialect)
         except Exception as exc:  # pragma: no cover - one broken connection must not end the tap
             print(f"lgmp-dump: tap #{number}: {exc!r}", file=sys.stderr)
 
@@ -173,6 +177,7 @@ async def run_tap(
     listen_host: str = "127.0.0.1",
     stats: TapStats | None = None,
     clock: Callable[[], float] = time.time,
+    dialect: Dialect | None = None,
     task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Listen on ``listen_host:listen_port`` and tap every connection to ``upstream``.
@@ -181,4 +186,4 @@ async def run_tap(
     that asked for port 0 learns the real one.
     """
     listeners = await trio.open_tcp_listeners(listen_port, host=listen_host)
-    await serve_tap(listeners, upstream, emit, stats=stats, clock=clock, task_status=task_status)
+    await serve_tap(listeners, upstream, emit, stats=stats, clock=clock, dialect=dialect, task_status=task_status)

@@ -32,6 +32,7 @@ from ..wire.packets import (
     ServerPacket,
     Spin,
 )
+from ..wire.unity2022 import Lobby, UnityGameUpdate
 from ..game.rules import (
     CARD_SPACES,
     CAREERS,
@@ -65,6 +66,11 @@ class BotBrain:
             if packet.turn == self.seat and packet.space not in CARD_SPACES and packet is not self._last_spin_game:
                 self._last_spin_game = packet
                 return [Spin(draw_spin(self.rng))]
+        elif isinstance(packet, UnityGameUpdate):  # unity-2022: sent only once the turn is settled
+            if packet.turn == self.seat:
+                return [Spin(draw_spin(self.rng))]
+        elif isinstance(packet, Lobby):  # unity-2022: a player's own index, before its first GAME
+            self.seat = packet.index
         elif isinstance(packet, CardDealt):
             return self._answer(packet)
         elif isinstance(packet, FinalResults):
@@ -129,6 +135,7 @@ async def play_bot(
     seed: int | None = None,
     delay: float = 0.0,
     games: int = 1,
+    dialect: str = "v1.0",
     on_event: Callable[[BotEvent], object] | None = None,
 ) -> BotResult:
     """Join ``code`` as a bot and play until ``games`` games end (or the room closes).
@@ -138,7 +145,7 @@ async def play_bot(
     """
     rng = random.Random(seed)
     tell = on_event or (lambda event: None)
-    async with await LGMPClient.connect(host, port) as client:
+    async with await LGMPClient.connect(host, port, dialect=dialect) as client:
         def result(problem: str | None = None, brain: BotBrain | None = None, played: list | None = None) -> BotResult:
             return BotResult(name, client.seat, brain.results if brain else None, client.received, client.sent,
                              played or [], problem)
@@ -163,7 +170,7 @@ async def play_bot(
         try:
             while len(played) < games:
                 packet = await client.receive()
-                if isinstance(packet, GameUpdate) and not in_game:
+                if isinstance(packet, (GameUpdate, UnityGameUpdate)) and not in_game:
                     in_game = True
                     tell(BotEvent(name, "started", client.seat, client.avatar or 0, len(played) + 1))
                 elif isinstance(packet, CardDealt) and packet.kind == SpaceKind.FINISH:

@@ -20,7 +20,7 @@ from .play import connect_error
 
 
 async def run_bots(host: str, port: int, code: str, *, count: int, delay: float, seed: int | None, games: int,
-                   out: Callable[[str], object] = print) -> int:
+                   out: Callable[[str], object] = print, dialect: str = "v1.0") -> int:
     """Play ``games`` games with ``count`` bots; the exit status (0 when every bot played them all)."""
     report = BotReport(code, out)
 
@@ -28,7 +28,7 @@ async def run_bots(host: str, port: int, code: str, *, count: int, delay: float,
         name = f"Bot{i + 1}"
         try:
             result = await play_bot(host, port, code, name=name, seed=None if seed is None else seed + i,
-                                    delay=delay, games=games, on_event=report.event)
+                                    delay=delay, games=games, on_event=report.event, dialect=dialect)
         except OSError as exc:
             report.problem(name, f"cannot connect to {host}:{port}: {connect_error(exc)}. Is `lgmp serve` running there?")
             return

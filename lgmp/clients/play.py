@@ -52,6 +52,7 @@ from ..wire.packets import (
     ServerPacket,
     Spin,
 )
+from ..wire.unity2022 import Lobby, PlayerUpdate, UnityGameUpdate
 from .prompts import (
     BACK,
     BadAnswer,
@@ -260,6 +261,7 @@ class PlaySession:
         self._shown_at = -math.inf
         self._ask_open = False  # the prompt is on screen without its newline
         self._spun_from: int | None = None  # our piece's space when we sent SPIN, until the GAME that moves it
+        self._turn_only = False  # unity-2022: a game told by turns alone (no board) is on
         self._stash: list[ServerPacket] = []  # received early, handled first
 
     # --- output -------------------------------------------------------------------------
@@ -388,6 +390,8 @@ class PlaySession:
     def _lobby_packet(self, packet: ServerPacket) -> None:
         if isinstance(packet, ReadyResponse):
             self._room_update(packet.avatars)
+        elif isinstance(packet, PlayerUpdate):
+            self._free_update()
         elif isinstance(packet, Reset):
             raise Leave(1, "The room was closed (the host left or the server is shutting down).")
 
@@ -405,6 +409,13 @@ class PlaySession:
         if lines:
             self.say(*lines)
 
+    def _free_update(self) -> None:
+        """unity-2022 says which avatars are free, not who sits where."""
+        if self.client.avatars != self.view.avatars:
+            self.view.avatars = self.client.avatars
+            free = ", ".join(avatar_name(a) for a in self.client.free_avatars())
+            self.say(f"  Free colours now: {free or 'none'}.")
+
     async def _get_ready(self) -> None:
         while True:
             name = await self._ask(name_question())
@@ -416,21 +427,23 @@ class PlaySession:
             await self.client.send(ReadyRequest(name, avatar))
             while True:
                 packet = await self.client.receive()
-                if isinstance(packet, ReadyResponse) and packet.response != ReadyAnswer.UPDATE:
+                answer = self.client.ready_answer(packet)  # the answer to our REDY, in either dialect
+                if answer is not None:
                     break
                 self._lobby_packet(packet)
-            if packet.response == ReadyAnswer.ACCEPTED:
+            if answer == ReadyAnswer.ACCEPTED:
                 self.view.seat = self.client.seat
-                self._room_update(packet.avatars)
+                self._room_update(self.client.avatars)
                 break
-            self._room_update(packet.avatars)
-            self.say(ready_message(packet.response))
+            self._room_update(self.client.avatars)
+            self.say(ready_message(answer))
         ready = ", ".join(self.view.name(s) for s in SEATS if self.view.avatars[s - 1])
-        self.say(f"You are {name}, {avatar_name(avatar)}, in seat {self.client.seat}. Ready: {ready}.")
+        seat = f", in seat {self.client.seat}" if self.client.seat is not None else ""  # unity-2022: told at the start
+        self.say(f"You are {name}, {avatar_name(avatar)}{seat}. Ready: {ready}.")
         # A player taking back its seat in a game it left gets the game at once (a GAME resync).
         with trio.move_on_after(0.3):
             self._stash.append(await self.client.receive())
-        if not any(isinstance(p, GameUpdate) for p in self._stash):
+        if not any(isinstance(p, (GameUpdate, UnityGameUpdate, Lobby)) for p in self._stash):
             self.say("Waiting for the host to start the game...")
 
     # --- the game ------------------------------------------------------------------------
@@ -522,6 +535,12 @@ class PlaySession:
     def _game_packet(self, packet: ServerPacket) -> int | None:
         if isinstance(packet, GameUpdate):
             self._game(packet)
+        elif isinstance(packet, UnityGameUpdate):
+            self._turn(packet)
+        elif isinstance(packet, Lobby):  # unity-2022: our own seat, before the first GAME
+            self.view.seat = packet.index
+        elif isinstance(packet, PlayerUpdate):
+            self._free_update()
         elif isinstance(packet, CardDealt):
             self._card(packet)
         elif isinstance(packet, ReadyResponse):
@@ -536,7 +555,7 @@ class PlaySession:
             if self.results is not None:
                 self.say("Thanks for playing!")
                 return 0
-            if not self.view.in_game:
+            if not (self.view.in_game or self._turn_only):
                 self._lobby_packet(packet)  # raises Leave
             raise Leave(1, "The room was closed before the game ended (the host left or the server is shutting down).")
         return None
@@ -569,6 +588,20 @@ class PlaySession:
         lines += [self.view.text(e) for e in events if e.kind is EventKind.TURN]
         self.say(*(line for line in lines if line))
         if game.turn and game.turn == self.view.seat and game.space not in CARD_SPACES:
+            self.active = spin_question(game)
+
+    def _turn(self, game: UnityGameUpdate) -> None:
+        """unity-2022: whose turn it is, and nothing of the board."""
+        if self.active is not None:
+            self._abandon()
+        if not self._turn_only:
+            self._turn_only = True
+            self.say("", f"The game has started! You are seat {self.view.seat}.")
+        if game.turn == 0:
+            self.say("  everyone has finished: careers next")
+        elif game.turn != self.view.seat:
+            self.say(f"  turn: seat {game.turn}")
+        else:
             self.active = spin_question(game)
 
     def _spin_result(self) -> str | None:
@@ -631,10 +664,10 @@ def _terminal_out(text: str = "", end: str = "\n") -> None:
     print(text, end=end, flush=True)
 
 
-async def run_play(host: str, port: int, code: str) -> int:
+async def run_play(host: str, port: int, code: str, dialect: str = "v1.0") -> int:
     """``lgmp play CODE``: connect, then play in this terminal."""
     try:
-        client = await LGMPClient.connect(host, port)
+        client = await LGMPClient.connect(host, port, dialect=dialect)
     except OSError as exc:
         print(f"lgmp play: cannot connect to {host}:{port}: {connect_error(exc)}. Is `lgmp serve` running there?",
               file=sys.stderr)

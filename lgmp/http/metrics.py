@@ -22,9 +22,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from ..rooms.events import GameOver, GameStarted, PacketIgnored
-from ..server.stats import CLOSE_LABELS, Histogram, ShellStats
+from ..server.stats import CLIENT_PACKETS, CLOSE_LABELS, SERVER_PACKETS, Histogram, ShellStats
 from ..wire.codec import tag_of
-from ..wire.packets import CLIENT_PACKETS, SERVER_PACKETS
 
 #: Why a well-formed packet was ignored, as labels: the first matching fragment names it.
 IGNORE_KINDS: tuple[tuple[str, str], ...] = (
@@ -121,8 +120,12 @@ class LGMPCollector(Collector):
             ("lgmp_packets_sent", "packets queued to clients, by tag", stats.sent),
         ):
             family = CounterMetricFamily(name, doc, labels=["tag"])
-            for kind, n in table.items():
-                family.add_metric([PACKET_TAGS.get(kind, kind.__name__)], n)
+            by_tag: dict[str, int] = {}
+            for kind, n in table.items():  # a tag may have a class per dialect (REDY, JOIN, GAME)
+                tag = PACKET_TAGS.get(kind, kind.__name__)
+                by_tag[tag] = by_tag.get(tag, 0) + n
+            for tag, n in by_tag.items():
+                family.add_metric([tag], n)
             yield family
         ignored = CounterMetricFamily("lgmp_packets_ignored", "well-formed packets not allowed when sent (a strike each), by reason", labels=["reason"])
         for reason in IGNORE_LABELS:

@@ -103,6 +103,31 @@ class PlayerJoined:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadyChecked:
+    """A seated player's REDY in the lobby, its name and its avatar judged each on its own.
+
+    ``name`` is the REDY answer for the name alone (1 accepted, 2 empty, 3 too long,
+    4 invalid characters, 5 another seat has it, 6 profane); ``avatar_free`` says the
+    avatar is one of 1-6 that no other ready seat holds. The REDY is granted only
+    when both pass, and a ``PlayerReady`` follows. (v1.0's one answer code is the
+    first failure of the two; a client that shows both answers needs this.)
+    """
+
+    room: str
+    seat: int
+    member: MemberId
+    name: int
+    avatar_free: bool
+
+    def __post_init__(self) -> None:
+        _check_seat(self.seat)
+
+    @property
+    def granted(self) -> bool:
+        return self.name == 1 and self.avatar_free
+
+
+@dataclass(frozen=True, slots=True)
 class PlayerReady:
     """A seated player chose (or changed) its name and avatar."""
 
@@ -250,7 +275,7 @@ class GameOver:
 
 Effect = Deliver | CloseMember | StoreGame | PacketIgnored
 RoomFact = (
-    RoomOpened | RoomClosed | PlayerJoined | PlayerReady | PlayerLeft | PlayerBack | SeatFreed | GameStarted
+    RoomOpened | RoomClosed | PlayerJoined | ReadyChecked | PlayerReady | PlayerLeft | PlayerBack | SeatFreed | GameStarted
     | PieceMoved | TurnChanged | CardDrawn | CardAnswered | TokenGained | PlayerFinished | CareerChosen | GameOver
 )
 Event = Effect | RoomFact

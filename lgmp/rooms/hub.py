@@ -3,8 +3,9 @@
 Theory of operation
 -------------------
 The trio shell (``lgmp.server.shell``) tells the hub four things, each with ``now``:
-a connection opened (``connect``), a decoded packet arrived (``receive``), a
-connection ended (``disconnect``), time passed (``tick``). Each call returns a
+a connection opened (``connect``), a decoded packet arrived (``receive``, or
+``notice`` for one that asks nothing of the core), a connection ended
+(``disconnect``), time passed (``tick``). Each call returns a
 list of events (``lgmp.rooms.events``): effects for the shell to carry out and
 room facts for views to watch. The hub never reads a clock or a socket, so
 every limit is testable by passing ``now``.
@@ -128,6 +129,20 @@ class Hub:
         except RuleError as exc:
             return self._strike(conn, now, str(exc), room)
         return self._after_room(room, outputs)
+
+    def notice(self, member: MemberId, now: float) -> list[Event]:
+        """A packet that asks nothing of the core (a client's courtesy the server does
+        not need, like another dialect's "my piece landed"). It changes nothing, but
+        it is a packet: it counts against flood control, and a lobby is not idle."""
+        conn = self._connections.get(member)
+        if conn is None:
+            return []
+        if not self._take_token(conn, now):
+            return self._drop(conn, now, "packet flood")
+        room = self.rooms.get(conn.room) if conn.room is not None else None
+        if room is not None:
+            room.touch(now)
+        return []
 
     def disconnect(self, member: MemberId, now: float, reason: str) -> list[Event]:
         """The connection ended (peer closed, bad bytes, write failed...)."""

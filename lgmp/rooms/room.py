@@ -61,6 +61,7 @@ from .events import (
     PlayerJoined,
     PlayerLeft,
     PlayerReady,
+    ReadyChecked,
     RoomClosed,
     SeatFreed,
 )
@@ -283,24 +284,42 @@ class Room:
 
     def _on_ready(self, member: MemberId, packet: ReadyRequest, now: float) -> list[Event]:
         seat = self.seat_of(member)
-        answer = check_name_shape(packet.name)
-        if answer is ReadyAnswer.ACCEPTED and packet.avatar not in AVATAR_NUMBERS:
-            answer = ReadyAnswer.INVALID_CHARACTERS
-        if answer is ReadyAnswer.ACCEPTED:
-            others = [s for s in self.seats.values() if s is not seat and s.ready]
-            if any(s.name.casefold() == packet.name.casefold() or s.avatar == packet.avatar for s in others):
-                answer = ReadyAnswer.ALREADY_TAKEN
-        if answer is ReadyAnswer.ACCEPTED and is_profane(packet.name):
-            answer = ReadyAnswer.PROFANE
+        checked, answer = self._judge_ready(seat, packet)
         if answer is not ReadyAnswer.ACCEPTED:
-            return [Deliver((member,), ReadyResponse(answer, self.avatars()))]
+            return [checked, Deliver((member,), ReadyResponse(answer, self.avatars()))]
         seat.name, seat.avatar = packet.name, packet.avatar
         log.info("[%s seat %d] ready as %r, avatar %d", self.code, seat.number, seat.name, seat.avatar)
         return [
+            checked,
             PlayerReady(self.code, seat.number, seat.name, seat.avatar),
             Deliver((member,), ReadyResponse(ReadyAnswer.ACCEPTED, self.avatars())),
             *self._avatar_update(self._others(member)),
         ]
+
+    def _judge_ready(self, seat: Seat, packet: ReadyRequest) -> tuple[ReadyChecked, ReadyAnswer]:
+        """The name and the avatar, each on its own (``ReadyChecked``), and the one
+        answer code: the first failure in the order 2, 3, 4 (the name's characters,
+        then an avatar outside 1-6), 5 (name or avatar taken), 6 (profane)."""
+        shape = check_name_shape(packet.name)
+        others = [s for s in self.seats.values() if s is not seat and s.ready]
+        name_taken = any(s.name.casefold() == packet.name.casefold() for s in others)
+        avatar_known = packet.avatar in AVATAR_NUMBERS
+        avatar_taken = any(s.avatar == packet.avatar for s in others)
+        profane = shape is ReadyAnswer.ACCEPTED and not name_taken and is_profane(packet.name)
+        if shape is not ReadyAnswer.ACCEPTED:
+            name_answer = shape
+        else:
+            name_answer = ReadyAnswer.ALREADY_TAKEN if name_taken else ReadyAnswer.PROFANE if profane else ReadyAnswer.ACCEPTED
+        if shape is not ReadyAnswer.ACCEPTED:
+            answer = shape
+        elif not avatar_known:
+            answer = ReadyAnswer.INVALID_CHARACTERS
+        elif name_taken or avatar_taken:
+            answer = ReadyAnswer.ALREADY_TAKEN
+        else:
+            answer = ReadyAnswer.PROFANE if profane else ReadyAnswer.ACCEPTED
+        checked = ReadyChecked(self.code, seat.number, seat.member, int(name_answer), avatar_known and not avatar_taken)
+        return checked, answer
 
     def _on_start(self, member: MemberId, packet: StartGame, now: float) -> list[Event]:
         if not self.seats:

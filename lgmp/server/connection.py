@@ -8,7 +8,10 @@ feeds it what the socket read (``receive_data(data, now)``, ``b""`` at EOF) and
 takes the packets those bytes completed one by one (``next_packet``); it queues what the core sends
 (``send``) and writes what ``data_to_send`` returns, reporting how much the
 socket took (``bytes_sent``). Time is passed in: ``next_deadline()`` tells when
-the connection next needs looking at and ``handle_timer(now)`` does it.
+the connection next needs looking at -- ``read_deadline()``, when a partial
+packet times out (``handle_timer(now)`` does that), or ``send_deadline()``, when
+the next paced packet may be written. The shell's reader waits on the first,
+its writer on the second.
 
 What it owns:
 
@@ -22,6 +25,12 @@ What it owns:
   stopped reading; the connection closes rather than let it slow its room.
 * **Commit hold**: ``hold(token)`` keeps everything queued after it until
   ``release(token)`` -- a FINL waits there until its game is stored.
+* **Pacing** (``gap`` > 0, for clients that act on the first packet of each read
+  only, like the Unity client): ``data_to_send(now)`` gives one packet at a time
+  and none until ``gap`` after the previous one was fully written;
+  ``send_deadline()`` says when the next may go. A packet sent as a *snapshot*
+  (``send(..., snapshot=key)``) replaces any unsent one of the same key, so only
+  the latest state waits in the queue.
 
 A connection ends in one of two ways, and ``closing`` then holds the reason:
 
@@ -37,8 +46,10 @@ attribute the caller reads.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from ..limits import Limits
-from ..wire.codec import BadBytes, Decoder
+from ..wire.codec import BadBytes, Decoder, Dialect
 from ..wire.packets import ClientPacket, Direction
 
 
@@ -46,23 +57,36 @@ class Connection:
     __slots__ = (
         "member", "peer", "closing", "lost", "_limits", "_decoder", "_eof",
         "_partial_at", "_partial_since", "_now", "_out", "_queued",
+        "_gap", "_send_at", "_head_started",
     )
 
-    def __init__(self, member: int, *, limits: Limits, peer: str = "?"):
+    def __init__(self, member: int, *, limits: Limits, peer: str = "?", dialect: Dialect | None = None, gap: float = 0.0):
         self.member = member
         self.peer = peer  # the client's address, for log lines
         self.closing: str | None = None  # why it is closing, once it is
         self.lost = False  # it ended on its own side: the core has yet to be told
         self._limits = limits
-        self._decoder = Decoder(Direction.CLIENT_TO_SERVER)
+        self._decoder = Decoder(Direction.CLIENT_TO_SERVER, dialect=dialect)
         self._eof = False  # the peer closed; closing is set once the packets before it are taken
         self._partial_at = -1  # stream offset of the partial packet the clock runs for
         self._partial_since = 0.0
         self._now = 0.0  # when the latest bytes arrived
-        # What the socket has not taken yet, in order: [bytes, packet count] pairs,
-        # and hold tokens (ints) that keep everything behind them until released.
+        # What the socket has not taken yet, in order: [bytes, packet count, snapshot
+        # key] items, and hold tokens (ints) that keep everything behind them until released.
         self._out: list = []
-        self._queued = 0  # packets in _out: always the sum of its pairs' counts
+        self._queued = 0  # packets in _out: always the sum of its items' counts
+        self._gap = gap  # seconds between two packets written; 0: as fast as the socket takes them
+        self._send_at: float | None = None  # paced: when the next packet may be written (None: at once)
+        self._head_started = False  # the first item is partly written: it is on the wire
+
+    @property
+    def dialect(self) -> Dialect:
+        """What the peer speaks: its packets are decoded with this."""
+        return self._decoder.dialect
+
+    @property
+    def paced(self) -> bool:
+        return self._gap > 0
 
     # --- bytes in ----------------------------------------------------------------
 
@@ -102,34 +126,77 @@ class Connection:
             return None
         return item.packet
 
-    def next_deadline(self) -> float | None:
+    def read_deadline(self) -> float | None:
         """When ``handle_timer`` must next be called: the partial packet's deadline."""
         if self.closing is None and not self._eof and self._decoder.buffered:
             return self._partial_since + self._limits.packet_timeout
         return None
 
+    def send_deadline(self) -> float | None:
+        """Paced: when the next queued packet may be written (None: at once, or nothing
+        waits). It may be in the past: then it may go now."""
+        if self._gap and self.wants_write and not self._head_started:
+            return self._send_at
+        return None
+
+    def next_deadline(self) -> float | None:
+        """When the connection next needs the shell: a partial packet times out
+        (``handle_timer``), or the next paced packet may be written."""
+        read, send = self.read_deadline(), self.send_deadline()
+        if read is None or send is None:
+            return send if read is None else read
+        return min(read, send)
+
     def handle_timer(self, now: float) -> None:
-        deadline = self.next_deadline()
+        deadline = self.read_deadline()
         if deadline is not None and now >= deadline:
             self._lose(f"packet not completed within {self._limits.packet_timeout:g} s")
 
     # --- bytes out ----------------------------------------------------------------
 
-    def send(self, data: bytes, packets: int = 1) -> None:
-        """Queue ``data``, which holds ``packets`` whole packets."""
+    def send(self, data: bytes, packets: int = 1, snapshot: Hashable | None = None) -> None:
+        """Queue ``data``, which holds ``packets`` whole packets (a paced connection
+        writes each ``send`` on its own: give it one packet at a time).
+
+        ``snapshot``: the packet is a whole state of its kind; an unsent packet sent
+        with the same key is superseded, and only this one waits.
+        """
         if self.closing is not None:
             return
+        if snapshot is not None:
+            self._drop_superseded(snapshot)
         self._queued += packets
         if self._queued > self._limits.send_queue:
             self._lose(f"send queue full ({self._limits.send_queue} packets)", flush=False)
             return
-        self._out.append([data, packets])
+        self._out.append([data, packets, snapshot])
 
-    def data_to_send(self) -> bytes:
-        """What may be written now: everything queued up to the first hold."""
+    def _drop_superseded(self, snapshot: Hashable) -> None:
+        out, keep = self._out, []
+        for index, item in enumerate(out):
+            if isinstance(item, list) and item[2] == snapshot and not (index == 0 and self._head_started):
+                self._queued -= item[1]
+            else:
+                keep.append(item)
+        if len(keep) != len(out):
+            self._out = keep
+
+    def data_to_send(self, now: float | None = None) -> bytes:
+        """What may be written now: everything queued up to the first hold.
+
+        Paced (``now`` required): the first packet alone, once ``gap`` has passed
+        since the one before it was fully written (the rest of a packet the socket
+        took in part goes at once).
+        """
         out = self._out
         if not out or not isinstance(out[0], list):
             return b""
+        if self._gap:
+            if now is None:
+                raise TypeError("a paced connection needs now")
+            if not self._head_started and self._send_at is not None and now < self._send_at:
+                return b""
+            return out[0][0]
         if len(out) == 1:
             return out[0][0]
         chunk = []
@@ -139,8 +206,9 @@ class Connection:
             chunk.append(item[0])
         return b"".join(chunk)
 
-    def bytes_sent(self, count: int) -> None:
-        """The socket took ``count`` bytes of what ``data_to_send`` returned."""
+    def bytes_sent(self, count: int, now: float | None = None) -> None:
+        """The socket took ``count`` bytes of what ``data_to_send`` returned (at ``now``,
+        which a paced connection needs: the next packet waits ``gap`` from then)."""
         out = self._out
         while count > 0:
             item = out[0]
@@ -149,9 +217,13 @@ class Connection:
                 count -= len(data)
                 self._queued -= item[1]
                 del out[0]
+                self._head_started = False
+                if self._gap:
+                    self._send_at = now + self._gap
             else:  # a packet counts until it is fully written
                 item[0] = data[count:]
                 count = 0
+                self._head_started = True
 
     def send_failed(self, reason: str) -> None:
         """Writing to the socket failed: nothing more will be written."""
@@ -209,3 +281,4 @@ class Connection:
         if not flush:
             self._out.clear()
             self._queued = 0
+            self._head_started = False

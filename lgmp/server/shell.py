@@ -21,6 +21,11 @@ system:
 * with a shard plan (``shard``: several processes share the code letters), a
   JOIN for another process's letter is handed to ``lgmp.server.relay`` instead
   of the hub, and the relay listener takes connections relayed from the others.
+
+Each listening port has a dialect (``lgmp.server.dialects``); rooms are shared
+across ports. A connection that speaks v1.0 is sent the core's packets as they
+are; one that speaks another dialect is sent what its renderer makes of the
+events that concern it, one paced packet per write if its clients need that.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ import math
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Protocol
 
 import trio
@@ -43,6 +49,7 @@ from ..rooms.shards import ShardPlan
 from ..wire.codec import encode
 from ..wire.packets import Spin
 from .connection import Connection
+from .dialects import V1_0_SERVED, Renderers, ServedDialect, served
 from .stats import ShellStats
 from .relay import JoinWatch, Outcome, Relay, close_relayed, open_relay_listener_connection
 
@@ -74,9 +81,9 @@ class Companion(Protocol):
 class _Peer:
     """A connection's socket-side half: what the shell needs to move its bytes."""
 
-    __slots__ = ("conn", "stream", "fd", "reader", "flusher", "wake", "watch", "relayed")
+    __slots__ = ("conn", "stream", "fd", "reader", "flusher", "wake", "watch", "relayed", "served", "rendered")
 
-    def __init__(self, conn: Connection, stream: trio.SocketStream):
+    def __init__(self, conn: Connection, stream: trio.SocketStream, served: ServedDialect = V1_0_SERVED):
         self.conn = conn
         self.stream = stream
         self.fd = stream.socket.fileno()
@@ -85,6 +92,8 @@ class _Peer:
         self.wake: trio.Event | None = None  # set when a hold is released under a waiting flusher
         self.watch: JoinWatch | None = None  # while a JOIN of this connection may still be relayed
         self.relayed = False  # it came through another process's relay
+        self.served = served  # the dialect its listener speaks
+        self.rendered = served.renderer is not None  # sent its renderer's packets, not the core's
 
 
 class LGMPServer:
@@ -97,9 +106,20 @@ class LGMPServer:
         seed: int | None = None,
         server_spins: bool = False,
         on_game_finished: OnGameFinished | None = None,
+        dialect: str = "v1.0",
+        also_listen: Sequence[tuple[int, str]] = (),
         shard: ShardPlan | None = None,
     ):
+        """``dialect``: what the main port speaks; ``also_listen``: more (port, dialect)
+        listeners on the same host, sharing the rooms."""
         self.limits = limits or Limits()
+        self.dialect = served(dialect)
+        self.also_listen = [(port, served(name)) for port, name in also_listen]
+        if shard is not None and (self.dialect.renderer is not None or self.also_listen):
+            raise ValueError("other dialects are served by a single process: not with a shard plan (--workers, --cluster)")
+        #: (port, dialect name) of every listening port once serving, the main one first.
+        self.listening: list[tuple[int, str]] = []
+        self._renderers = Renderers()  # connections whose packets are rendered in another dialect
         self.hub = Hub(limits=self.limits, seed=seed, server_spins=server_spins, shard=shard)
         self.relay = Relay(self)
         self.relay_listeners: list[trio.SocketListener] = []
@@ -147,17 +167,32 @@ class LGMPServer:
         task_status=trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Serve on ``host:port``, or on ``listeners`` already open (a worker's share of
-        the public port); ``relay_listeners`` take connections relayed by other processes."""
-        self.listeners = listeners if listeners is not None else await trio.open_tcp_listeners(port, host=host, backlog=4096)
+        the public port), and on each ``also_listen`` port with its dialect;
+        ``relay_listeners`` take connections relayed by other processes."""
+        ports: list[tuple[list[trio.SocketListener], ServedDialect]] = []
+        try:
+            main = listeners if listeners is not None else await trio.open_tcp_listeners(port, host=host, backlog=4096)
+            ports.append((main, self.dialect))
+            for number, dialect in self.also_listen:
+                ports.append((await trio.open_tcp_listeners(number, host=host, backlog=4096), dialect))
+        except BaseException:
+            for opened, _ in ports[1 if listeners is not None else 0 :]:
+                for listener in opened:
+                    await listener.aclose()
+            raise
+        self.listeners = [listener for opened, _ in ports for listener in opened]
         self.relay_listeners = list(relay_listeners)
-        self.port = self.listeners[0].socket.getsockname()[1]
-        log.info("LGMP server listening on %s:%d", host, self.port)
+        self.port = ports[0][0][0].socket.getsockname()[1]
+        self.listening = [(opened[0].socket.getsockname()[1], dialect.name) for opened, dialect in ports]
+        for bound, name in self.listening:
+            log.info("LGMP server listening on %s:%d (%s)", host, bound, name)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._timer_loop)
             nursery.start_soon(self._store_loop)
-            for listener in self.listeners:
-                nursery.start_soon(self._accept_loop, listener, self._serve_connection)
+            for opened, dialect in ports:
+                for listener in opened:
+                    nursery.start_soon(self._accept_loop, listener, partial(self._serve_connection, dialect=dialect))
             for listener in self.relay_listeners:
                 nursery.start_soon(self._accept_loop, listener, self._serve_relayed)
             task_status.started(self.port)
@@ -222,15 +257,24 @@ class LGMPServer:
         await self._serve_connection(stream, source=source, first=first, relayable=not relayed)
 
     async def _serve_connection(
-        self, stream: trio.SocketStream, *, source: tuple[str, int] | None = None, first: bytes = b"", relayable: bool = True
+        self,
+        stream: trio.SocketStream,
+        *,
+        source: tuple[str, int] | None = None,
+        first: bytes = b"",
+        relayable: bool = True,
+        dialect: ServedDialect = V1_0_SERVED,
     ) -> None:
         try:
             address = "%s:%d" % (source or stream.socket.getpeername()[:2])
         except OSError:
             address = "?"
         member = self.hub.connect(trio.current_time())
-        conn = Connection(member, limits=self.limits, peer=address)
-        peer = self._peers[member] = _Peer(conn, stream)
+        gap = self.limits.unity_packet_gap if dialect.paced else 0.0
+        conn = Connection(member, limits=self.limits, peer=address, dialect=dialect.wire, gap=gap)
+        peer = self._peers[member] = _Peer(conn, stream, dialect)
+        if dialect.renderer is not None:
+            self._renderers.add(member, dialect.renderer(member))
         self.stats.opened += 1
         if relayable and self.hub.shard is not None:
             peer.watch = JoinWatch()
@@ -250,6 +294,7 @@ class LGMPServer:
             await self._final_flush(peer)
         finally:
             self._peers.pop(member, None)
+            self._renderers.remove(member)
             self.stats.connection_closed(conn.closing)
             if peer.flusher is not None:
                 # The bounded flush is over: what is still queued (behind a hold, say)
@@ -273,7 +318,7 @@ class LGMPServer:
         conn, stream, hub, member = peer.conn, peer.stream, self.hub, peer.conn.member
         while conn.closing is None:
             if not data:
-                deadline = conn.next_deadline()
+                deadline = conn.read_deadline()
                 try:
                     if deadline is None:
                         # No cancel scope between packets: an idle connection would
@@ -292,6 +337,7 @@ class LGMPServer:
                     return
             now = trio.current_time()
             conn.receive_data(data, now)
+            notices = peer.served.notices
             watch = peer.watch
             if watch is not None:
                 watch.received(data)
@@ -300,6 +346,9 @@ class LGMPServer:
             while (packet := conn.next_packet()) is not None:
                 kind = type(packet)
                 received[kind] += 1
+                if kind in notices:  # read, and nothing to do but count it
+                    self._run(hub.notice(member, now))
+                    continue
                 if watch is not None:  # not in a room yet: a JOIN may be another process's
                     outcome = await self.relay.offer(peer, packet, now)
                     if outcome is Outcome.SPLICED:
@@ -366,6 +415,8 @@ class LGMPServer:
         # most of the server's CPU time under load.
         touched: dict[_Peer, None] = {}
         peers = self._peers
+        renderers = self._renderers
+        rendering = bool(renderers)  # some connection speaks another dialect
         sent = self.stats.sent
         for event in events:
             kind = type(event)
@@ -374,7 +425,7 @@ class LGMPServer:
                 queued = 0
                 for member in event.to:
                     peer = peers.get(member)
-                    if peer is not None and peer.conn.closing is None:
+                    if peer is not None and peer.conn.closing is None and not peer.rendered:
                         peer.conn.send(data)
                         touched[peer] = None
                         queued += 1
@@ -387,8 +438,21 @@ class LGMPServer:
                     touched[peer] = None
             elif kind is StoreGame:
                 self._store(event)
+            if rendering:
+                self._render(event, touched)
         for peer in touched:
             self._write(peer)
+
+    def _render(self, event: Event, touched: dict[_Peer, None]) -> None:
+        """Queue what ``event`` means to each connection of another dialect that it concerns."""
+        for member, packet in self._renderers.render(event):
+            peer = self._peers.get(member)
+            if peer is not None and peer.conn.closing is None:
+                dialect, kind = peer.served, type(packet)
+                snapshot = kind if kind in dialect.snapshots else None
+                peer.conn.send(encode(packet, dialect.wire), snapshot=snapshot)
+                self.stats.sent[kind] += 1
+                touched[peer] = None
 
     def _write(self, peer: _Peer) -> None:
         """Write what the connection has ready, straight to the non-blocking socket;
@@ -403,16 +467,18 @@ class LGMPServer:
             if conn.pending:
                 self._start_flusher(peer)
             return
-        data = conn.data_to_send()
-        try:
-            sent = os.write(peer.fd, data)
-        except BlockingIOError:
-            sent = 0
-        except OSError as exc:
-            conn.send_failed(exc.__class__.__name__)
-            self._note_lost(peer)
-            return
-        conn.bytes_sent(sent)
+        now = trio.current_time() if conn.paced else None
+        data = conn.data_to_send(now)
+        if data:  # (a paced packet may have to wait for its gap)
+            try:
+                sent = os.write(peer.fd, data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                conn.send_failed(exc.__class__.__name__)
+                self._note_lost(peer)
+                return
+            conn.bytes_sent(sent, now)
         if conn.pending:
             self._start_flusher(peer)
 
@@ -429,13 +495,20 @@ class LGMPServer:
                     peer.wake = trio.Event()
                     await peer.wake.wait()
                     continue
+                due = conn.send_deadline()  # paced: the next packet waits for its gap
+                if due is not None and due > trio.current_time():
+                    await trio.sleep_until(due)
+                    continue
                 await trio.lowlevel.wait_writable(peer.stream.socket)
-                data = conn.data_to_send()
+                now = trio.current_time() if conn.paced else None
+                data = conn.data_to_send(now)
+                if not data:
+                    continue
                 try:
                     sent = os.write(peer.fd, data)
                 except BlockingIOError:
                     sent = 0
-                conn.bytes_sent(sent)
+                conn.bytes_sent(sent, now)
         except (OSError, ValueError, trio.ClosedResourceError) as exc:
             conn.send_failed(exc.__class__.__name__)
             self._note_lost(peer)
@@ -543,12 +616,16 @@ async def run_server(
     on_game_finished: OnGameFinished | None = None,
     ready: Callable[[int], object] | None = None,
     companion: Callable[[LGMPServer], Companion] | None = None,
+    dialect: str = "v1.0",
+    also_listen: Sequence[tuple[int, str]] = (),
 ) -> None:
     """Run until SIGINT/SIGTERM, then shut down gracefully.
 
     ``companion``, if given, makes a service that runs beside the server in the same
-    process (the HTTP side): started once the server listens, shut down after it."""
-    server = LGMPServer(limits=limits, seed=seed, server_spins=server_spins, on_game_finished=on_game_finished)
+    process (the HTTP side): started once the server listens, shut down after it.
+    ``dialect`` and ``also_listen``: as ``LGMPServer``'s."""
+    server = LGMPServer(limits=limits, seed=seed, server_spins=server_spins, on_game_finished=on_game_finished,
+                        dialect=dialect, also_listen=also_listen)
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             beside = companion(server) if companion is not None else None  # watching before the first connection

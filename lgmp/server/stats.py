@@ -18,7 +18,12 @@ from __future__ import annotations
 
 from bisect import bisect_left
 
-from ..wire.packets import CLIENT_PACKETS, SERVER_PACKETS
+from ..wire.dialects import DIALECTS
+from ..wire.packets import Direction
+
+# Every packet class of every dialect the server speaks, by direction.
+CLIENT_PACKETS = tuple(dict.fromkeys(t for d in DIALECTS.values() for t in d.packet_types(Direction.CLIENT_TO_SERVER)))
+SERVER_PACKETS = tuple(dict.fromkeys(t for d in DIALECTS.values() for t in d.packet_types(Direction.SERVER_TO_CLIENT)))
 
 #: Upper bounds (seconds) of the SPIN handling histogram: the server's own share of
 #: SPIN->GAME is tens of microseconds when idle and milliseconds under load.

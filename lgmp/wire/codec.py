@@ -40,6 +40,15 @@ Packets check their own fields when they are built (``lgmp.wire.packets``), so
 ``encode`` only lays them out. Text is ASCII on the wire; a peer's non-ASCII byte
 decodes with ``surrogateescape`` so decoding never fails on content and
 ``encode(decode(b))`` gives ``b`` back; the room layer refuses such names.
+
+Dialects
+--------
+A ``Dialect`` is a table of declarations, one per packet per direction. LGMP v1.0
+(``V1_0``, the tuple ``DECLARATIONS``) is the default everywhere: ``encode(packet)``,
+``Decoder(direction)`` and ``decode_all`` take ``dialect=`` only for another one
+(``lgmp.wire.unity2022``), so the v1.0 path is the one it always was. A later
+dialect shares v1.0's declarations where its bytes are the same and declares its
+own packets (or another layout of a v1.0 packet class) beside them.
 """
 
 from __future__ import annotations
@@ -63,6 +72,7 @@ from construct import (
     Int8sb,
     Int8ub,
     Prefixed,
+    Rebuild,
     Struct,
     this,
 )
@@ -95,10 +105,12 @@ __all__ = [
     "DECLARATIONS",
     "MAX_PACKET_SIZE",
     "TAG_LENGTH",
+    "V1_0",
     "BadBytes",
     "Declaration",
     "Decoded",
     "Decoder",
+    "Dialect",
     "decode_all",
     "direction_of",
     "encode",
@@ -173,14 +185,20 @@ _board = _ByteTuple(Bytes(BOARD_SPACES))  # one occupancy count per space 0..55
 class Declaration:
     """One packet type on the wire: its class, direction, tag and body layout.
 
-    The body's fields are named, in order, as the class's fields. Its frame size
-    is derived from the body here; its parser and builder when first used.
+    The body's fields are named, in order, as the class's fields. Two exceptions,
+    both for layouts a later dialect chose: a ``Rebuild`` field is computed from the
+    others when built (a length that is not right before its text) and is no field
+    of the class; and ``reordered=True`` says the wire carries the class's fields
+    in another order (said explicitly, so a swapped declaration is still caught).
+    Its frame size is derived from the body here; its parser and builder when
+    first used.
     """
 
     packet_type: type
     direction: Direction
     tag: bytes
     body: Struct
+    reordered: bool = False
     #: The whole packet's size when no byte of it decides the size, else None.
     fixed_size: int | None = field(init=False, repr=False)
     #: The most bytes the packet can take, tag included.
@@ -190,9 +208,9 @@ class Declaration:
     frame_size: FrameSize = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        names = tuple(f.name for f in dataclasses.fields(self.packet_type))
-        declared = tuple(getattr(sub, "name", None) for sub in self.body.subcons)
-        if declared != names:
+        names = self.class_field_names
+        declared = tuple(getattr(sub, "name", None) for sub in self.body.subcons if not _derived(sub))
+        if (sorted(declared) != sorted(names)) if self.reordered else (declared != names):
             raise TypeError(f"{self.packet_type.__name__}: body fields {declared} are not the class's fields {names}")
         if len(self.tag) != TAG_LENGTH:
             raise TypeError(f"{self.packet_type.__name__}: tag {self.tag!r} is not {TAG_LENGTH} bytes")
@@ -204,8 +222,23 @@ class Declaration:
 
     @property
     def field_names(self) -> tuple[str, ...]:
-        """The packet's fields, in wire order."""
-        return tuple(sub.name for sub in self.body.subcons)
+        """The packet's fields, in wire order (without fields computed when built)."""
+        return tuple(sub.name for sub in self.body.subcons if not _derived(sub))
+
+    @property
+    def class_field_names(self) -> tuple[str, ...]:
+        """The packet's fields, in the class's order."""
+        return tuple(f.name for f in dataclasses.fields(self.packet_type))
+
+    @property
+    def in_class_order(self) -> bool:
+        """The body holds exactly the class's fields, in its order (the compiled parser's fast path)."""
+        return tuple(getattr(sub, "name", None) for sub in self.body.subcons) == self.class_field_names
+
+
+def _derived(sub: Any) -> bool:
+    """A field computed from the others when built (``"length" / Rebuild(...)``)."""
+    return isinstance(getattr(sub, "subcon", None), Rebuild)
 
 
 def _whole_frame(body: Extent) -> FrameSize:
@@ -254,16 +287,68 @@ MAX_PACKET_SIZE: dict[Direction, int] = {
     direction: max(d.largest for d in DECLARATIONS if d.direction is direction) for direction in Direction
 }
 
+# Every packet class of every dialect: its tag and direction are the same wherever it is declared.
+_TAGS: dict[type, tuple[bytes, Direction]] = {d.packet_type: (d.tag, d.direction) for d in DECLARATIONS}
+
 
 def tag_of(packet: Packet | type) -> str:
-    """The 4-letter tag ``packet`` (or a packet class) is sent with."""
+    """The 4-letter tag ``packet`` (or a packet class) is sent with, in any dialect that has it."""
     kind = packet if isinstance(packet, type) else type(packet)
-    return _BY_TYPE[kind].tag.decode("ascii")
+    return _TAGS[kind][0].decode("ascii")
 
 
 def direction_of(packet: Packet) -> Direction:
     """Which way ``packet`` travels."""
-    return _BY_TYPE[type(packet)].direction
+    return _TAGS[type(packet)][1]
+
+
+class Dialect:
+    """A table of declarations, one per packet per direction: what a client speaks.
+
+    Encoders are made when a packet type is first encoded; decoding tables when a
+    ``Decoder`` for a direction is first made.
+    """
+
+    def __init__(self, name: str, declarations: Iterable[Declaration]):
+        self.name = name
+        self.declarations = tuple(declarations)
+        self._by_type: dict[type, Declaration] = {}
+        for d in self.declarations:
+            if d.packet_type in self._by_type:
+                raise TypeError(f"{name}: {d.packet_type.__name__} is declared twice")
+            self._by_type[d.packet_type] = d
+            known = _TAGS.setdefault(d.packet_type, (d.tag, d.direction))
+            if known != (d.tag, d.direction):
+                raise TypeError(f"{name}: {d.packet_type.__name__} is {known} in another dialect")
+        for direction in Direction:
+            tags = [d.tag for d in self.declarations if d.direction is direction]
+            if len(tags) != len(set(tags)):
+                raise TypeError(f"{name}: one layout per tag per direction")
+        #: The largest legal packet per direction: the most bytes that may ever wait unframed.
+        self.max_packet_size: dict[Direction, int] = {
+            direction: max(d.largest for d in self.declarations if d.direction is direction) for direction in Direction
+        }
+        self._encoders: dict[type, Callable[[Packet], bytes]] = {}
+
+    def __repr__(self) -> str:
+        return f"<Dialect {self.name}>"
+
+    def declaration_of(self, packet_type: type) -> Declaration | None:
+        return self._by_type.get(packet_type)
+
+    def packet_types(self, direction: Direction) -> tuple[type, ...]:
+        """The classes this dialect sends that way, in declaration order."""
+        return tuple(d.packet_type for d in self.declarations if d.direction is direction)
+
+    def encode(self, packet: Packet) -> bytes:
+        """The bytes of ``packet`` in this dialect."""
+        encoder = self._encoders.get(type(packet))
+        if encoder is None:
+            declaration = self._by_type.get(type(packet))
+            if declaration is None:
+                raise LocalProtocolError(f"not a packet of {self.name}: {type(packet).__name__}")
+            encoder = self._encoders[declaration.packet_type] = _encoder(declaration)
+        return encoder(packet)
 
 
 # --- parse and build, derived from a declaration ---------------------------------------
@@ -285,15 +370,24 @@ def _parser(declaration: Declaration, compiled: bool) -> Parser:
     if not declaration.field_names:
         empty = make()  # nothing to parse; packets are immutable, so one serves every time
         return lambda body: empty
+    names = declaration.class_field_names
     if compiled:
         parse = declaration.body.compile().parsefunc
+        if declaration.in_class_order:
 
-        def parser(body: bytes) -> Packet:
-            # A compiled Struct's result holds exactly its named fields, in order.
-            return make(*parse(BytesIO(body), _PARSE_CONTEXT).values())
+            def parser(body: bytes) -> Packet:
+                # A compiled Struct's result holds exactly its named fields, in order.
+                return make(*parse(BytesIO(body), _PARSE_CONTEXT).values())
 
-        return parser
-    parse_interpreted, names = declaration.body.parse, declaration.field_names
+            return parser
+
+        def by_name(body: bytes) -> Packet:
+            # Another order, or a length computed when built: take the class's fields by name.
+            fields = parse(BytesIO(body), _PARSE_CONTEXT)
+            return make(*[fields[name] for name in names])
+
+        return by_name
+    parse_interpreted = declaration.body.parse
 
     def interpreted(body: bytes) -> Packet:
         # The interpreted Struct's result also carries its stream (``_io``): take the fields by name.
@@ -326,9 +420,15 @@ def _encoder(declaration: Declaration) -> Callable[[Packet], bytes]:
 
 _ENCODERS: dict[type, Callable[[Packet], bytes]] = {}
 
+#: LGMP v1.0: the default dialect.
+V1_0 = Dialect("v1.0", DECLARATIONS)
 
-def encode(packet: Packet) -> bytes:
-    """The bytes of ``packet`` (which checked its fields when it was built)."""
+
+def encode(packet: Packet, dialect: Dialect | None = None) -> bytes:
+    """The bytes of ``packet`` (which checked its fields when it was built), in v1.0
+    unless ``dialect`` says otherwise."""
+    if dialect is not None and dialect is not V1_0:
+        return dialect.encode(packet)
     encoder = _ENCODERS.get(type(packet))
     if encoder is None:
         declaration = _BY_TYPE.get(type(packet))
@@ -338,8 +438,10 @@ def encode(packet: Packet) -> bytes:
     return encoder(packet)
 
 
-def encode_all(packets: Iterable[Packet]) -> bytes:
+def encode_all(packets: Iterable[Packet], dialect: Dialect | None = None) -> bytes:
     """The concatenated bytes of ``packets``."""
+    if dialect is not None and dialect is not V1_0:
+        return b"".join(map(dialect.encode, packets))
     return b"".join(map(encode, packets))
 
 
@@ -378,8 +480,8 @@ class _Table:
 
 
 @cache
-def _table(direction: Direction, compiled: bool) -> _Table:
-    declarations = [d for d in DECLARATIONS if d.direction is direction]
+def _table(dialect: Dialect, direction: Direction, compiled: bool) -> _Table:
+    declarations = [d for d in dialect.declarations if d.direction is direction]
     entries = {
         d.tag: (d.fixed_size if d.fixed_size is not None else d.frame_size, _parser(d, compiled)) for d in declarations
     }
@@ -396,12 +498,14 @@ class Decoder:
     first, and the ``BadBytes`` is returned again on every later call. Call
     ``next_packet`` until it returns ``None`` before receiving more: then at most one
     partial packet waits, so ``buffered`` stays below the direction's largest legal
-    packet. ``end_of_stream`` reports a packet the stream cut short.
+    packet. ``end_of_stream`` reports a packet the stream cut short. ``dialect``
+    chooses the declarations (v1.0 by default).
     """
 
-    def __init__(self, direction: Direction, *, compiled: bool = True):
+    def __init__(self, direction: Direction, *, compiled: bool = True, dialect: Dialect | None = None):
         self.direction = direction
-        table = _table(direction, compiled)
+        self.dialect = dialect or V1_0
+        table = _table(self.dialect, direction, compiled)
         self._entries, self._tag_prefixes = table.entries, table.tag_prefixes
         self._unknown_tag = f"unknown tag for {direction.value}"
         self._buffer = b""  # received bytes; those before _start are decoded
@@ -495,10 +599,10 @@ def _show(raw: bytes) -> str:
     return repr(bytes(raw))[2:-1]
 
 
-def decode_all(direction: Direction, data: bytes, *, compiled: bool = True) -> list[Packet]:
+def decode_all(direction: Direction, data: bytes, *, compiled: bool = True, dialect: Dialect | None = None) -> list[Packet]:
     """Decode a whole stream that must end on a packet boundary (for tests and tools);
     ``RemoteProtocolError`` if it does not."""
-    decoder = Decoder(direction, compiled=compiled)
+    decoder = Decoder(direction, compiled=compiled, dialect=dialect)
     decoder.receive_data(data)
     packets: list[Packet] = []
     while (found := decoder.next_packet()) is not None:
