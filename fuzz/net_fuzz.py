@@ -84,7 +84,7 @@ from lgmp.wire.packets import (  # noqa: E402
     Spin,
     StartGame,
 )
-from lgmp.game.rules import CAREERS, wire_salary  # noqa: E402
+from lgmp.game.rules import ALL_CAREERS, SEATS, wire_salary  # noqa: E402
 
 from fuzz import packetgen  # noqa: E402
 from fuzz.room_target import KNOWN_BUGS  # noqa: E402
@@ -402,13 +402,13 @@ class Run:
         for b in bots:
             if b.results != final:
                 problems.append(f"bot {b.name} saw {b.results!r}, the host {final!r}")
-        placed = sorted(s for s in range(1, 7) if final.places[s - 1])
+        placed = sorted(s for s in SEATS if final.places[s - 1])
         if placed != sorted(s for s in seats if s):
             problems.append(f"places for seats {placed}, bots in seats {sorted(s for s in seats if s)}")
         if sorted(final.places[s - 1] for s in placed) != list(range(1, n + 1)):
             problems.append(f"places are not 1..{n}: {final.places}")
-        catalogue = {c.name: wire_salary(c) for cs in CAREERS.values() for c in cs}
-        for s in range(1, 7):
+        catalogue = {c.name: wire_salary(c) for c in ALL_CAREERS}  # FINL spells careers as the catalogue does
+        for s in SEATS:
             career, salary = final.careers[s - 1], final.salaries[s - 1]
             if s in placed:
                 if catalogue.get(career) != salary:
@@ -795,7 +795,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--seconds", type=float, default=d.seconds, help=f"start no session after this (default {d.seconds:g})")
     parser.add_argument("--concurrency", type=int, default=d.concurrency, help=f"sessions at once (default {d.concurrency})")
     parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--bots", type=int, default=d.bots, choices=range(1, 7), help=f"bots per control game (default {d.bots})")
+    parser.add_argument("--bots", type=int, default=d.bots, choices=SEATS, help=f"bots per control game (default {d.bots})")
     parser.add_argument("--bot-delay", type=float, default=d.bot_delay, help=f"bot think time, s (default {d.bot_delay:g})")
     parser.add_argument("--join-timeout", type=float, default=d.join_timeout, help="passed to the server, and checked")
     parser.add_argument("--packet-timeout", type=float, default=d.packet_timeout, help="passed to the server, and checked")

@@ -25,10 +25,11 @@ from pathlib import Path
 import trio
 
 from . import __version__
+from .game import rules
 from .limits import Limits
 
 DEFAULT_PORT = 1111
-SEATS = 6  # a room seats six players, so six bots at most
+SEATS = len(rules.SEATS)  # how many players a room seats, so how many bots at most
 INTERRUPTED = 130  # the shells' status for a program stopped by SIGINT (128 + 2)
 LOG_LEVELS = ("debug", "info", "warning", "error")
 

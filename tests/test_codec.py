@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import pytest
 from construct import Bytes, GreedyBytes, Int8sb, Int8ub, Struct, this
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from lgmp.wire import codec
 from lgmp.wire.codec import (
@@ -85,20 +84,6 @@ def drain(decoder: Decoder) -> list[Decoded | BadBytes]:
     return out
 
 
-def decode_in_pieces(direction: Direction, pieces: list[bytes], *, compiled: bool = True) -> list[Decoded | BadBytes]:
-    decoder = Decoder(direction, compiled=compiled)
-    out: list[Decoded | BadBytes] = []
-    for piece in pieces:
-        decoder.receive_data(piece)
-        out += drain(decoder)
-        assert decoder.failed is not None or decoder.buffered < MAX_PACKET_SIZE[direction]
-    if decoder.failed is None:
-        ended = decoder.end_of_stream()
-        if ended is not None:
-            out.append(ended)
-    return out
-
-
 # --- one declaration per packet: parse, build and size together -------------------------------
 
 
@@ -142,13 +127,13 @@ def test_hand_golden_parse_build_and_size(direction, packet, wire):
     check_declaration(direction, packet, wire)
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)  # one check sizes every prefix of up to 1,552 bytes
 @given(client_packets)
 def test_client_packets_parse_build_and_size(packet):
     check_declaration(C2S, packet, encode(packet))
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)  # one check sizes every prefix of up to 1,552 bytes
 @given(server_packets)
 def test_server_packets_parse_build_and_size(packet):
     check_declaration(S2C, packet, encode(packet))
@@ -177,17 +162,6 @@ def test_largest_packets_are_the_advertised_maximum():
     assert len(encode(FinalResults((0,) * 6, ("c" * TEXT_MAX,) * 6, (0,) * 6))) == MAX_PACKET_SIZE[S2C] == 1552
     # The declarations' uint8 prefix and the packets' own text limit are the same limit.
     assert DECLARATION_OF[CareerChoice].largest == 4 + 1 + (1 + TEXT_MAX) + 1
-
-
-@given(st.binary(max_size=300))
-def test_valid_bytes_reencode_exactly(data):
-    """encode(decode(b)) == b for every byte string that decodes."""
-    for direction in (C2S, S2C):
-        try:
-            packets = decode_all(direction, data)
-        except RemoteProtocolError:
-            continue
-        assert encode_all(packets) == data
 
 
 def test_a_declaration_must_name_the_class_fields():
@@ -321,46 +295,6 @@ def test_non_ascii_text_survives_a_round_trip():
 
 
 # --- the pull decoder --------------------------------------------------------------------------
-
-
-def _chunks(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
-    return [data[a:b] for a, b in zip(points, points[1:])]
-
-
-def _check_tiling(wire: bytes, found: list[Decoded | BadBytes], packets: list) -> None:
-    assert all(isinstance(f, Decoded) for f in found)
-    assert [f.packet for f in found] == packets
-    at = 0
-    for f in found:
-        assert f.offset == at
-        assert wire[f.offset : f.offset + f.size] == encode(f.packet)
-        at += f.size
-    assert at == len(wire)
-
-
-@settings(max_examples=60)
-@given(st.lists(client_packets, max_size=12), st.lists(st.integers(0, 10_000), max_size=20))
-def test_client_stream_any_chunking(packets, cuts):
-    wire = encode_all(packets)
-    whole = decode_in_pieces(C2S, [wire])
-    single = decode_in_pieces(C2S, [wire[i : i + 1] for i in range(len(wire))])
-    split = decode_in_pieces(C2S, _chunks(wire, cuts))
-    interpreted = decode_in_pieces(C2S, _chunks(wire, cuts), compiled=False)
-    assert whole == single == split == interpreted
-    _check_tiling(wire, whole, packets)
-
-
-@settings(max_examples=60)
-@given(st.lists(server_packets, max_size=8), st.lists(st.integers(0, 20_000), max_size=20))
-def test_server_stream_any_chunking(packets, cuts):
-    wire = encode_all(packets)
-    whole = decode_in_pieces(S2C, [wire])
-    single = decode_in_pieces(S2C, [wire[i : i + 1] for i in range(len(wire))])
-    split = decode_in_pieces(S2C, _chunks(wire, cuts))
-    interpreted = decode_in_pieces(S2C, _chunks(wire, cuts), compiled=False)
-    assert whole == single == split == interpreted
-    _check_tiling(wire, whole, packets)
 
 
 def test_receive_data_takes_any_buffer():
@@ -511,17 +445,6 @@ def test_garbage_is_cut_at_the_first_bad_byte():
     assert found[0] == Decoded(StartGame(), 0, 4)
     assert len(found) == 2 and isinstance(found[1], BadBytes)
     assert found[1].offset <= 4 + 3
-
-
-@given(st.binary(max_size=2000))
-def test_any_bytes_give_packets_then_at_most_one_bad_bytes(data):
-    for direction in (C2S, S2C):
-        for compiled in (True, False):
-            found = decode_in_pieces(direction, [data], compiled=compiled)
-            assert all(isinstance(f, Decoded) for f in found[:-1])
-            if found and isinstance(found[-1], BadBytes):
-                assert "undecodable body" not in found[-1].reason  # a framed frame always parses
-
 
 
 def test_encode_and_decode_leave_no_cyclic_garbage():

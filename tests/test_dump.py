@@ -159,24 +159,24 @@ GOLDEN = [
     (
         S2C,
         "43415244 01 02",
-        "CARD Brand Crisis #2 (move -3)",
-        {"kind": 1, "deck": "Brand Crisis", "number": 2, "meaning": "move -3", "move": -3},
+        "CARD Brand Crisis #2 (move 3 spaces back)",
+        {"kind": 1, "deck": "Brand Crisis", "number": 2, "meaning": "move 3 spaces back", "move": -3},
     ),
     (
         S2C,
         "43415244 02 07",
-        "CARD Career Point #7 (A: -1, B: +2)",
-        {"kind": 2, "deck": "Career Point", "number": 7, "meaning": "A: -1, B: +2", "options": [-1, 2]},
+        "CARD Career Point #7 (A: move 1 space back, or B: move 2 spaces forward)",
+        {"kind": 2, "deck": "Career Point", "number": 7, "meaning": "A: move 1 space back, or B: move 2 spaces forward", "options": [-1, 2]},
     ),
     (
         S2C,
         "43415244 03 04",
-        "CARD You're the Boss #4 (pick Advertising, Public Relations, Business Data Analytics, Design, Marketing)",
+        "CARD You're the Boss #4 (every player takes a token of one of: Advertising, Public Relations, Business Data Analytics, Design, Marketing)",
         {
             "kind": 3,
             "deck": "You're the Boss",
             "number": 4,
-            "meaning": "pick Advertising, Public Relations, Business Data Analytics, Design, Marketing",
+            "meaning": "every player takes a token of one of: Advertising, Public Relations, Business Data Analytics, Design, Marketing",
             "options": [6, 2, 3, 1, 5],
             "option_names": ["Advertising", "Public Relations", "Business Data Analytics", "Design", "Marketing"],
         },
@@ -184,8 +184,8 @@ GOLDEN = [
     (
         S2C,
         "43415244 04 0c",
-        "CARD Did You Know #12 (Public Relations)",
-        {"kind": 4, "deck": "Did You Know", "number": 12, "meaning": "Public Relations", "field": 2, "field_name": "Public Relations"},
+        "CARD Did You Know #12 (every player may take a Public Relations token)",
+        {"kind": 4, "deck": "Did You Know", "number": 12, "meaning": "every player may take a Public Relations token", "field": 2, "field_name": "Public Relations"},
     ),
     (
         S2C,
@@ -652,7 +652,7 @@ def test_capture_text_output_reads_like_the_game(tmp_path, capsys):
         f"12:00:00.800000 {PLAYER_ID} c>s JOIN room=QZKW",
         f"12:00:00.900000 {PLAYER_ID} s>c JOIN response=2 (player)",
     ]
-    assert f"12:00:02.300000 {HOST_ID} s>c CARD Career Point #4 (A: +1, B: -1)" in lines
+    assert f"12:00:02.300000 {HOST_ID} s>c CARD Career Point #4 (A: move 1 space forward, or B: move 1 space back)" in lines
     assert f"12:00:02.400000 {HOST_ID} s>c GAME turn=1 space=2 (Career Point) players on 0:1 4:1" in lines
     assert lines[-1] == f"12:00:03.100000 {PLAYER_ID} s>c RSET (back to the lobby)"
     assert len(lines) == 25
@@ -832,7 +832,7 @@ async def test_tap_forwards_byte_identical_streams_and_prints_them(nursery):
         "12:00:00.000000 #1 s>c REDY response=1 (accepted) avatars=[1:Red 2:- 3:- 4:- 5:- 6:-]",
         "12:00:00.000000 #1 s>c GAME turn=1 space=0 (Plain) players on 0:1",
         "12:00:00.000000 #1 s>c GAME turn=1 space=4 (Did You Know) players on 5:1",
-        "12:00:00.000000 #1 s>c CARD Did You Know #33 (Marketing)",
+        "12:00:00.000000 #1 s>c CARD Did You Know #33 (every player may take a Marketing token)",
         f"12:00:00.000000 #1 -- closed: c>s {len(client_bytes)} bytes, s>c {len(server_bytes)} bytes",
     ]
     assert stats.errors == 0 and stats.connections == 1

@@ -751,7 +751,8 @@ class EngineMachine(RuleBasedStateMachine):
         assert all(0 <= p <= 55 for p in positions.values())
         occupancy = game.occupancy()
         assert len(occupancy) == 56 and sum(occupancy) == len(game.seats)
-        assert occupancy == tuple(list(positions.values()).count(i) for i in range(56))
+        on = Counter(positions.values())  # pieces per space, counted once (not once per space)
+        assert occupancy == tuple(on[i] for i in range(56))
         for seat in game.seats:   # on 55 exactly when finished
             assert (positions[seat] == 55) == (game.place_of(seat) is not None)
 

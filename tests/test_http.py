@@ -271,7 +271,9 @@ async def test_results_api_and_page(site, tmp_path):
         async with trio.open_nursery() as nursery:
             for i in range(2):
                 nursery.start_soon(lambda i=i: play_bot("127.0.0.1", s.net.port, code, name=f"Bot{i}", seed=i))
-            await trio.sleep(0.3)
+            with trio.fail_after(5):
+                while sum(1 for a in host.avatars if a) < 2:  # both bots ready
+                    await host.receive()
             await host.send(StartGame())
         listed = (await s.client.get("/api/results")).json()
         assert listed["total"] == 1 and len(listed["games"]) == 1

@@ -1,5 +1,5 @@
 """The HTTP side's pure parts: shell counters and close kinds, closing a room in the hub,
-the room view's roster, card texts, board geometry, charts, activity, JSON shapes, metric
+the room view's roster, board geometry, charts, activity, JSON shapes, metric
 labels, and the spectators' queues, limits and drops (with a fake renderer)."""
 
 from __future__ import annotations
@@ -10,12 +10,11 @@ from collections import Counter
 import pytest
 import trio
 
-from lgmp.game.rules import BOARD, BOARD_SIZE, CAREER_POINT_DECK, SpaceKind
+from lgmp.game.rules import BOARD, BOARD_SIZE, SpaceKind
 from lgmp.http import plots
 from lgmp.http.activity import BUCKET_SECONDS, BUCKETS, Activity
 from lgmp.http.api import parse_room_code, room_json
 from lgmp.http.board import space_centre, space_origin, CELL_W, CELL_H, pieces_svg, board_svg
-from lgmp.http.cards import card_text, card_title
 from lgmp.http.metrics import IGNORE_LABELS, PACKET_TAGS, ignore_kind
 from lgmp.http.metrics import SpectatorCounts
 from lgmp.http.spectators import Refused, Spectators
@@ -115,20 +114,6 @@ def test_the_roster_names_a_seat_freed_at_the_games_end():
 
 
 # --- words and pictures ---------------------------------------------------------------------------
-
-
-def test_card_texts_come_from_the_rules():
-    assert card_title(SpaceKind.BRAND_CRISIS, 2) == "Brand Crisis #2"
-    assert card_text(SpaceKind.BRAND_CRISIS, 2) == "Your brand takes a hit: move 3 spaces back."
-    cp = CAREER_POINT_DECK[6]
-    assert card_text(SpaceKind.CAREER_POINT, 7) == "Choose: A, move 1 space back; or B, move 2 spaces forward." and (cp.option_a, cp.option_b) == (-1, 2)
-    assert card_text(SpaceKind.CAREER_POINT, 1).endswith("or B, stay put.")
-    assert card_text(SpaceKind.YOURE_THE_BOSS, 1) == ("Every player picks a token: Advertising, Graphic Media Management, "
-                                                      "Business Data Analytics, Public Relations, Marketing.")
-    assert card_text(SpaceKind.DID_YOU_KNOW, 1) == "Every player may take a Design token."
-    assert card_text(SpaceKind.DID_YOU_KNOW, 39) == "Every player may take an Advertising token."
-    assert card_text(SpaceKind.FINISH, 1) == "First to finish!"
-    assert card_text(SpaceKind.BRAND_CRISIS, 13) == card_text(SpaceKind.BRAND_CRISIS, 0) == "An unknown card."
 
 
 def test_the_board_is_a_snake_of_56_cells_that_never_overlap():

@@ -370,7 +370,8 @@ async def test_a_relayed_client_that_never_reads_is_closed_by_its_owner(workers)
     assert worst < 1.0, f"an answer to Ann waited {worst:.2f} s (on the sleeper?)"
     assert time.monotonic() - t0 < 30, f"{changes} changes took {time.monotonic() - t0:.1f} s"
     t1 = time.monotonic()
-    with trio.move_on_after(relay_module.GONE_CHECK + relay_module.FLUSH_TIMEOUT + 5):
+    # Generous: on a loaded machine the owner's reset and the relay's check are scheduled late.
+    with trio.move_on_after(relay_module.GONE_CHECK + relay_module.FLUSH_TIMEOUT + 15):
         while w2.server.open_connections:  # the relay noticed and closed its side too
             await trio.sleep(0.05)
     assert not w2.server.open_connections, f"the relay still holds the sleeper {time.monotonic() - t1:.1f} s later"

@@ -40,6 +40,9 @@ from lgmp.game.rules import (
     YoureTheBossCard,
     card,
     card_answers,
+    NO_SUCH_CARD,
+    card_text,
+    card_title,
     career_salary,
     default_answer,
     default_career,
@@ -49,6 +52,8 @@ from lgmp.game.rules import (
     find_career,
     finish_card,
     format_salary,
+    move_words,
+    ordinal,
     token_name,
     wire_salary,
 )
@@ -335,3 +340,27 @@ def test_names_for_people():
     assert format_salary(0) == "$0"
     assert token_name(F.MARKETING) == "a Marketing token"
     assert token_name(6) == "an Advertising token"
+
+
+def test_a_card_in_words():
+    """The one wording of a dealt card that the screens, the pages and the dumper share."""
+    K = SpaceKind
+    assert [card_title(K.BRAND_CRISIS, 2), card_title(K.FINISH, 1), card_title(7, 3)] == \
+        ["Brand Crisis #2", "Finish #1", "kind 7 #3"]
+    assert card_text(K.BRAND_CRISIS, 2) == "move 3 spaces back"
+    assert card_text(K.CAREER_POINT, 7) == "A: move 1 space back, or B: move 2 spaces forward"
+    assert card_text(K.CAREER_POINT, 1) == "A: move 2 spaces forward, or B: stay put"
+    assert card_text(K.YOURE_THE_BOSS, 1) == ("every player takes a token of one of: Advertising, "
+                                              "Graphic Media Management, Business Data Analytics, Public Relations, Marketing")
+    assert card_text(K.DID_YOU_KNOW, 1) == "every player may take a Design token"
+    assert card_text(K.DID_YOU_KNOW, 39) == "every player may take an Advertising token"
+    assert [card_text(K.FINISH, n) for n in (1, 2, 3)] == ["first to finish", "finished", "last to finish"]
+    for kind, number in [(K.BRAND_CRISIS, 0), (K.BRAND_CRISIS, 13), (K.FINISH, 4), (K.PLAIN, 1), (9, 1)]:
+        assert card_text(kind, number) == NO_SUCH_CARD
+    assert [move_words(m) for m in (2, 1, 0, -1, -3)] == [
+        "move 2 spaces forward", "move 1 space forward", "stay put", "move 1 space back", "move 3 spaces back"]
+
+
+def test_ordinal():
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th"]

@@ -72,12 +72,12 @@ def test_a_letter_nobody_holds_is_answered_locally_and_a_plan_needs_every_addres
 def test_a_worker_draws_codes_only_from_its_own_letters():
     plan = ShardPlan.for_workers(1, ADDRESSES)
     hub = Hub(limits=Limits(max_rooms=3000), seed=5, shard=plan)
-    for i in range(2000):
+    for i in range(300):  # plenty for every one of its 9 letters to be drawn (seeded: the same codes each run)
         member = hub.connect(0.0)
         answer = next(e.packet for e in hub.receive(member, JoinRequest("HOST"), 0.0) if isinstance(e, Deliver))
         assert answer.response == JoinAnswer.HOST
         assert answer.room[0] in plan.letters and is_valid_room_code(answer.room)
-    assert len(hub.rooms) == 2000
+    assert len(hub.rooms) == 300
     assert {code[0] for code in hub.rooms} == set(plan.letters)
 
 

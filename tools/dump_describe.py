@@ -51,16 +51,19 @@ from lgmp.wire.unity2022 import (
 from lgmp.game.rules import (
     AVATAR_NAMES,
     FIELD_NAMES,
-    FINISH_CARD_NAMES,
     SPACE_NAMES,
     SPIN_NUMBERS,
     BrandCrisisCard,
     CareerPointCard,
+    DidYouKnowCard,
     SpaceKind,
     YoureTheBossCard,
+    card_text,
+    card_title,
     career_salary,
     find_card,
     find_career,
+    ordinal,
     wire_salary,
 )
 
@@ -249,36 +252,28 @@ def _game_update(p: GameUpdate) -> tuple[dict[str, Any], str]:
     )
 
 
-def _card_meaning(kind: int, number: int) -> tuple[str | None, dict[str, Any]]:
-    """The dealt card's meaning in words (None if there is no such card) and as fields."""
-    if kind == SpaceKind.FINISH:
-        return FINISH_CARD_NAMES.get(number), {}
+def _card_fields(kind: int, number: int) -> dict[str, Any]:
+    """The dealt card's data as JSON fields (nothing for a Finish card or no such card)."""
     card = find_card(kind, number)
-    if card is None:
-        return None, {}
     if isinstance(card, BrandCrisisCard):
-        return f"move {signed(card.move)}", {"move": card.move}
+        return {"move": card.move}
     if isinstance(card, CareerPointCard):
-        return f"A: {signed(card.option_a)}, B: {signed(card.option_b)}", {"options": [card.option_a, card.option_b]}
+        return {"options": [card.option_a, card.option_b]}
     if isinstance(card, YoureTheBossCard):
-        names = [FIELD_NAMES[f] for f in card.options]
-        return "pick " + ", ".join(names), {"options": [int(f) for f in card.options], "option_names": names}
-    return FIELD_NAMES[card.field], {"field": int(card.field), "field_name": FIELD_NAMES[card.field]}
+        return {"options": [int(f) for f in card.options], "option_names": [FIELD_NAMES[f] for f in card.options]}
+    if isinstance(card, DidYouKnowCard):
+        return {"field": int(card.field), "field_name": FIELD_NAMES[card.field]}
+    return {}
 
 
 def _card_dealt(p: CardDealt) -> tuple[dict[str, Any], str]:
     deck = SPACE_NAMES.get(p.kind) if p.kind != SpaceKind.PLAIN else None
-    meaning, extra = _card_meaning(p.kind, p.number)
-    fields = {"kind": p.kind, "deck": deck or UNKNOWN, "number": p.number, "meaning": meaning or "no such card"}
-    fields.update(extra)
+    meaning = card_text(p.kind, p.number)
+    fields = {"kind": p.kind, "deck": deck or UNKNOWN, "number": p.number, "meaning": meaning}
+    fields.update(_card_fields(p.kind, p.number))
     if deck is None:
         return fields, f"kind={p.kind} (unknown deck) #{p.number}"
-    return fields, f"{deck} #{p.number} ({meaning or 'no such card'})"
-
-
-def _ordinal(place: int) -> str:
-    suffix = "th" if 10 <= place % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(place % 10, "th")
-    return f"{place}{suffix}"
+    return fields, f"{card_title(p.kind, p.number)} ({meaning})"
 
 
 def _final_results(p: FinalResults) -> tuple[dict[str, Any], str]:
@@ -291,7 +286,7 @@ def _final_results(p: FinalResults) -> tuple[dict[str, Any], str]:
         if place == 0 and career == "" and salary == 0:  # an empty seat, as WIRE.md defines it
             parts.append(f"{seat}:-")
         else:
-            shown = _ordinal(place) if place else "-"
+            shown = ordinal(place) if place else "-"
             parts.append(f"{seat}:({shown} {quoted(career)} {thousands(salary)})")
     return {"seats": seats}, " ".join(parts)
 

@@ -60,6 +60,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lgmp.clients.bot import BotBrain
+from lgmp.game.rules import SEATS
 from lgmp.wire.codec import BadBytes, Decoder, encode
 from lgmp.wire.packets import (
     CardDealt,
@@ -837,7 +838,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server-pid", default=None, metavar="PID[,PID...]",
                    help="server process to read CPU and memory of (/proc); several (a parent and its workers) are summed")
     p.add_argument("--rooms", type=int, default=32, help="rooms that play (default 32)")
-    p.add_argument("--bots", type=int, default=6, help="bots per playing room, 1-6 (default 6)")
+    p.add_argument("--bots", type=int, default=len(SEATS), help=f"bots per playing room, 1-{len(SEATS)} (default {len(SEATS)})")
     p.add_argument("--duration", type=float, default=10.0, help="measurement window in seconds (default 10)")
     p.add_argument("--warmup", type=float, default=1.0, help="seconds of play before the window (default 1)")
     p.add_argument("--games", type=int, default=0, help="end the window after this many finished games")

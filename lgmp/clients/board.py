@@ -17,8 +17,7 @@ What LGMP v1.0 tells a host, and so what this can know:
   played by the server and nothing is sent, so the host learns of it only after
   the game, when the seats of players who never came back are freed.
 
-Card texts, names and salaries come from the rule data through the three small
-helpers below, the one place this screen reads them.
+Card texts, names, places and salaries are the rules' own words (``lgmp.game.rules``).
 """
 
 from __future__ import annotations
@@ -30,87 +29,38 @@ from dataclasses import dataclass
 from ..game.rules import (
     AVATAR_NAMES,
     BOARD,
-    BRAND_CRISIS_DECK,
     CARD_SPACES,
-    CAREER_POINT_DECK,
-    CAREERS,
-    DID_YOU_KNOW_DECK,
     DID_YOU_KNOW_FIELD,
     FIELD_NAMES,
     FINISH_SPACE,
     SEATS,
-    YOURE_THE_BOSS_DECK,
-    Avatar,
+    SPACE_NAMES,
     SpaceKind,
+    card_text,
+    card_title,
+    career_salary,
+    find_card,
+    move_words,
+    ordinal,
 )
 from ..wire.packets import CardDealt, FinalResults, GameUpdate, ReadyAnswer, ReadyResponse, Reset, ServerPacket
 
-# --------------------------------------------------------------------------- rule data, read here only
+# --------------------------------------------------------------------------- words
 
 
 def avatar_name(avatar: int) -> str:
     """'Red' for avatar 1; '' for 0 (no avatar)."""
-    return AVATAR_NAMES[Avatar(avatar)] if avatar in Avatar._value2member_map_ else ""
+    return AVATAR_NAMES.get(avatar, "")
 
 
-def career_salary(career: str, thousands: int) -> int:
-    """A FINL career's yearly pay in dollars: the catalogue's exact figure. The wire
-    carries whole thousands (rounded down); only a career the catalogue does not
-    know falls back to them."""
-    wanted = career.casefold()
-    for careers in CAREERS.values():
-        for known in careers:
-            if known.name.casefold() == wanted:
-                return known.salary
-    return thousands * 1000
+def _for_everyone(kind: int, number: int) -> bool:
+    """Does every player answer this card (else the mover alone, or nobody)?"""
+    dealt = find_card(kind, number)
+    return dealt is not None and dealt.everyone_answers
 
 
-_FINISH_TEXT = {1: "first to finish", 2: "finished", 3: "last to finish"}
-
-
-def _move_words(move: int) -> str:
-    return f"move forward {move}" if move > 0 else f"move back {-move}" if move < 0 else "stay put"
-
-
-def _token_words(field_name: str) -> str:
-    return f"{'an' if field_name[:1] in 'AEIOU' else 'a'} {field_name} token"
-
-
-def card_text(kind: int, number: int) -> tuple[str, str]:
-    """(title, what it does) of card ``number`` of deck ``kind``, as printed on the card."""
-    n = number - 1
-    try:
-        if kind == SpaceKind.BRAND_CRISIS:
-            return f"Brand Crisis #{number}", _move_words(BRAND_CRISIS_DECK[n].move)
-        if kind == SpaceKind.CAREER_POINT:
-            card = CAREER_POINT_DECK[n]
-            return f"Career Point #{number}", f"A: {_move_words(card.option_a)} · B: {_move_words(card.option_b)}"
-        if kind == SpaceKind.YOURE_THE_BOSS:
-            fields = ", ".join(FIELD_NAMES[f] for f in YOURE_THE_BOSS_DECK[n].options)
-            return f"You're the Boss #{number}", f"every player takes a token from one of: {fields}"
-        if kind == SpaceKind.DID_YOU_KNOW:
-            pile = FIELD_NAMES[DID_YOU_KNOW_DECK[n].field]
-            return f"Did You Know #{number}", f"{pile} pile: every player may take {_token_words(pile)}"
-        if kind == SpaceKind.FINISH and number in _FINISH_TEXT:
-            return f"Finish card #{number}", _FINISH_TEXT[number]
-    except IndexError:
-        pass
-    return f"card {kind}/{number}", "not a card of LGMP v1.0"
-
-
-_SPACE_WORDS = {
-    SpaceKind.PLAIN: "a plain space",
-    SpaceKind.BRAND_CRISIS: "Brand Crisis",
-    SpaceKind.CAREER_POINT: "Career Point",
-    SpaceKind.YOURE_THE_BOSS: "You're the Boss",
-    SpaceKind.DID_YOU_KNOW: "Did You Know",
-    SpaceKind.FINISH: "the finish",
-}
-
-
-def ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
+# Where a piece landed, as the move line says it.
+_SPACE_WORDS = {**SPACE_NAMES, SpaceKind.PLAIN: "a plain space", SpaceKind.FINISH: "the finish"}
 
 
 def plural(count: int, word: str) -> str:
@@ -305,14 +255,13 @@ class HostBoard:
         self._reached_finish = end == FINISH_SPACE and start != FINISH_SPACE and self.seat in (None, mover)
         who = self.who(mover)
         if resolving:
-            if waiting_card is not None and waiting_card.kind in (SpaceKind.YOURE_THE_BOSS, SpaceKind.DID_YOU_KNOW):
-                title, _ = card_text(waiting_card.kind, waiting_card.number)
-                return [Event(EventKind.CARD, (f"Every player has answered {title}.",))]
-            title = card_text(waiting_card.kind, waiting_card.number)[0] if waiting_card else "the card"
+            if waiting_card is not None and waiting_card.for_seat is None:
+                return [Event(EventKind.CARD, (f"Every player has answered {card_title(waiting_card.kind, waiting_card.number)}.",))]
+            title = card_title(waiting_card.kind, waiting_card.number) if waiting_card else "the card"
             if end == start:
                 return [Event(EventKind.MOVE, (who, f" stays on space {start} ({title}).",))]
-            step = _move_words(end - start)
-            return [Event(EventKind.MOVE, (who, f" {step.replace('move', 'moves')} by {title}: space {start} → {end}"
+            step = move_words(end - start).replace("move", "moves", 1)
+            return [Event(EventKind.MOVE, (who, f" {step} by {title}: space {start} → {end}"
                                                 + (", the finish!" if end == FINISH_SPACE else ".")))]
         if end == FINISH_SPACE:
             return [Event(EventKind.MOVE, (who, f" reaches the finish: space {start} → {end}!"))]
@@ -348,7 +297,7 @@ class HostBoard:
         return Event(EventKind.TURN, (self.who(game.turn), "'s turn to spin."))
 
     def _card(self, card: CardDealt, now: float) -> list[Event]:
-        title, text = card_text(card.kind, card.number)
+        title, text = card_title(card.kind, card.number), card_text(card.kind, card.number)
         if card.kind == SpaceKind.FINISH:
             seat = self._finisher()
             if seat is None:
@@ -359,7 +308,7 @@ class HostBoard:
             event = Event(EventKind.FINISH, (self.who(seat), f" finished {ordinal(place)} ({title}: {text})"
                                                               " and now chooses a career."))
             return self._flush_held([event])
-        everyone = card.kind in (SpaceKind.YOURE_THE_BOSS, SpaceKind.DID_YOU_KNOW)
+        everyone = _for_everyone(card.kind, card.number)
         for_seat = None if everyone else self.who(self.turn)
         self.card = TableCard(card.kind, card.number, for_seat, waiting=True)
         self.turn_since = now

@@ -12,8 +12,9 @@ from collections.abc import Callable
 
 import trio
 
+from ..game.rules import career_salary, format_salary, ordinal
 from ..wire.packets import FinalResults
-from .board import avatar_name, career_salary, ordinal, plural
+from .board import avatar_name, plural
 from .bot import BotEvent, play_bot
 from .play import connect_error
 
@@ -76,7 +77,7 @@ class BotReport:
         for place, seat in rows:
             career = results.careers[seat - 1]
             salary = career_salary(career, results.salaries[seat - 1])
-            parts.append(f"{ordinal(place)} {self.names.get(seat, f'seat {seat}')} ({career}, ${salary:,})")
+            parts.append(f"{ordinal(place)} {self.names.get(seat, f'seat {seat}')} ({career}, {format_salary(salary)})")
         return ", ".join(parts)
 
     def problem(self, name: str, text: str) -> None:

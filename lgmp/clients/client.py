@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import trio
 
+from ..game.rules import AVATAR_NUMBERS, SEATS
 from ..wire.codec import V1_0, Decoded, Decoder, Dialect, encode
 from ..wire.dialects import dialect_named
 from ..wire.errors import LGMPError
@@ -56,7 +57,7 @@ class LGMPClient:
         self.hosting = False  # this connection created its room
         self.seat: int | None = None  # known once the server accepted our REDY
         self.avatar: int | None = None
-        self.avatars: tuple[int, ...] = (0,) * 6
+        self.avatars: tuple[int, ...] = (0,) * len(SEATS)
         self.last_game: GameUpdate | None = None
         self.sent = 0
         self.received = 0
@@ -193,7 +194,7 @@ class LGMPClient:
         return None
 
     def free_avatars(self) -> list[int]:
-        return [a for a in range(1, 7) if a not in self.avatars]
+        return [a for a in sorted(AVATAR_NUMBERS) if a not in self.avatars]
 
 
 def _in_use(free: tuple[int, ...]) -> tuple[int, ...]:

@@ -61,15 +61,12 @@ from .prompts import (
     SpinRequest,
     avatar_question,
     card_question,
-    career_dollars,
     career_question,
     default_card_answer,
     describe_card_answer,
-    draw_spin,
     field_question,
     is_code_shaped,
     join_message,
-    money,
     name_question,
     ready_message,
     spin_question,
@@ -80,22 +77,30 @@ from ..game.rules import (
     CARD_SPACES,
     FIELD_NAMES,
     FINISH_SPACE,
+    SEATS,
+    SPACE_NAMES,
     Field,
     SpaceKind,
+    card_text,
+    card_title,
+    career_salary,
+    draw_spin,
+    format_salary,
 )
 from ..rooms.names import is_profane
 from .board import Event, EventKind, HostBoard, Phase, Who, avatar_name
 
 _KIND_SYMBOLS = {SpaceKind.PLAIN: "·", SpaceKind.BRAND_CRISIS: "!", SpaceKind.CAREER_POINT: "C",
                  SpaceKind.YOURE_THE_BOSS: "Y", SpaceKind.DID_YOU_KNOW: "?", SpaceKind.FINISH: "F"}
-LEGEND = "Board: · plain  ! Brand Crisis  C Career Point  Y You're the Boss  ? Did You Know  F Finish; digits = players"
+LEGEND = "Board: · plain  " + "  ".join(
+    f"{symbol} {SPACE_NAMES[kind]}" for kind, symbol in _KIND_SYMBOLS.items() if kind != SpaceKind.PLAIN) + "; digits = players"
 
 
 class PlayerBoardView(HostBoard):
     """The board as one player sees it, with the player's own piece marked."""
 
     def name(self, seat: int) -> str:
-        name = avatar_name(self.avatars[seat - 1]) if 1 <= seat <= 6 else ""
+        name = avatar_name(self.avatars[seat - 1]) if seat in SEATS else ""
         name = name or f"seat {seat}"
         return f"{name} (you)" if seat == self.seat else name
 
@@ -432,7 +437,7 @@ class PlaySession:
                 break
             self._room_update(self.client.avatars)
             self.say(ready_message(answer))
-        ready = ", ".join(self.view.name(s) for s in range(1, 7) if self.view.avatars[s - 1])
+        ready = ", ".join(self.view.name(s) for s in SEATS if self.view.avatars[s - 1])
         seat = f", in seat {self.client.seat}" if self.client.seat is not None else ""  # unity-2022: told at the start
         self.say(f"You are {name}, {avatar_name(avatar)}{seat}. Ready: {ready}.")
         # A player taking back its seat in a game it left gets the game at once (a GAME resync).
@@ -508,8 +513,8 @@ class PlaySession:
             self.career_field = None
         elif isinstance(answer, CareerChoice):
             self.career_sent = True
-            dollars = career_dollars(answer.career, answer.salary)
-            self.say(f"You chose {answer.career} in {FIELD_NAMES[Field(answer.field)]}, {money(dollars)} a year.",
+            dollars = career_salary(answer.career, answer.salary)
+            self.say(f"You chose {answer.career} in {FIELD_NAMES[Field(answer.field)]}, {format_salary(dollars)} a year.",
                      "Waiting for everyone to finish...")
             await self._send(answer)
 
@@ -616,8 +621,8 @@ class PlaySession:
         held = [line for line in held if line]
         if card.kind == SpaceKind.FINISH:
             self.finished = True
-            place = {1: "You finished first!", 3: "You finished last."}.get(card.number, "You finished!")
-            self.say(f"{place} Time to choose your career.", *held)
+            self.say(f"{card_title(card.kind, card.number)}: {card_text(card.kind, card.number)}! Time to choose your career.",
+                     *held)
             return
         self.say(*held)
         try:

@@ -38,14 +38,17 @@ from ..game.rules import (
     Field,
     YoureTheBossCard,
     card_answers,
+    card_text,
+    card_title,
     career_salary,
     default_answer,
     default_career,
     default_field,
-    draw_spin,  # noqa: F401  (the session draws its spins through this module)
     find_card,
     find_career,
     format_salary,
+    move_words,
+    ordinal,
     token_name,
     wire_salary,
 )
@@ -92,25 +95,6 @@ def is_code_shaped(code: str) -> bool:
 def ready_message(answer: int) -> str:
     """Why a REDY was refused (answers 2-6)."""
     return READY_MESSAGES.get(answer, f"The server refused that (REDY answer {answer}). Pick again.")
-
-
-def ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-# The session shows salaries and FINL's careers through these two names; both are the
-# rules' own look-ups, so every screen shows the catalogue's exact figure.
-money = format_salary
-career_dollars = career_salary
-
-
-def describe_move(move: int) -> str:
-    if move > 0:
-        return f"move forward {move}"
-    if move < 0:
-        return f"move back {-move}"
-    return "stay where you are"
 
 
 @dataclass(frozen=True)
@@ -175,7 +159,7 @@ _AVATAR_CHOICES: dict[str, object] = {str(int(a)): int(a) for a in Avatar} | {AV
 
 
 def parse_avatar(text: str, avatars: Iterable[int], insisted: int | None = None) -> int:
-    """An avatar number 1-6 (or colour name) that is free in ``avatars`` (the room's REDY array); blank = the first free one.
+    """An avatar number (or colour name) that is free in ``avatars`` (the room's REDY array); blank = the first free one.
 
     A taken one is refused, unless it is ``insisted`` (asked for twice in a row): a player
     rejoining a game it left takes back its seat with its old name *and* colour.
@@ -282,24 +266,25 @@ def card_question(kind: int, number: int) -> Question:
     default = CardAnswer(card.action, default_answer(card))
     parse = lambda text: parse_card_answer(kind, number, text)  # noqa: E731
     key = f"card {kind} {number}"
+    title = card_title(kind, number)
     if isinstance(card, BrandCrisisCard):
-        return Question(key, (f"Brand Crisis #{number}! Your brand takes a hit: {describe_move(card.move)}.",),
+        return Question(key, (f"{title}! Your brand takes a hit: {card_text(kind, number)}.",),
                         "Press Enter to accept: ", parse, default, confirm_only=True)
     if isinstance(card, CareerPointCard):
         letter = "A" if default.value == card.option_a else "B"
-        return Question(key, (f"Career Point #{number}! Choose your move:",
-                              f"  A: {describe_move(card.option_a)}",
-                              f"  B: {describe_move(card.option_b)}"),
+        return Question(key, (f"{title}! Choose your move:",
+                              f"  A: {move_words(card.option_a)}",
+                              f"  B: {move_words(card.option_b)}"),
                         f"A or B [Enter = {letter}]: ", parse, default)
     if isinstance(card, YoureTheBossCard):
         first = Field(default.value)
-        lines = [f"You're the Boss #{number}! Everyone picks a token from one of these fields:"]
+        lines = [f"{title}! Everyone picks a token from one of these fields:"]
         lines += [f"  {int(f)} {FIELD_NAMES[f]}" for f in sorted(card.options)]
         return Question(key, tuple(lines), f"Field number [Enter = {int(first)} {FIELD_NAMES[first]}]: ",
                         parse, default)
     assert isinstance(card, DidYouKnowCard)
     pile = FIELD_NAMES[card.field]
-    return Question(key, (f"Did You Know #{number} from the {pile} pile: everyone may take {token_name(card.field)}.",),
+    return Question(key, (f"{title} from the {pile} pile: {card_text(kind, number)}.",),
                     f"Take the {pile} token? [Y/n]: ", parse, default)
 
 
@@ -307,22 +292,24 @@ def describe_card_answer(answer: CardAnswer) -> str:
     """What an answer does, for the player: 'You take a Marketing token.' and the like."""
     if answer.action == CardAction.TOKEN:
         return f"You take {token_name(answer.value)}." if answer.value else "You leave the token."
-    return f"You {describe_move(answer.value)}."
+    return f"You {move_words(answer.value)}."
 
 
 # --- careers -------------------------------------------------------------------------
+
+_FIELD_RANGE = f"{min(Field):d}-{max(Field):d}"  # "1-6"
 
 
 def parse_field(text: str, default: Field | None = None) -> Field:
     if not text.strip():
         if default is None:
-            raise BadAnswer("Please type a field number 1-6.")
+            raise BadAnswer(f"Please type a field number {_FIELD_RANGE}.")
         return default
     choices: dict[str, object] = {}
     for f in Field:
         choices[str(int(f))] = f
         choices[FIELD_NAMES[f]] = f
-    return _pick(text, choices, "a field number 1-6")
+    return _pick(text, choices, f"a field number {_FIELD_RANGE}")
 
 
 def field_question(tokens: Counter | dict[int, int]) -> Question:
@@ -332,7 +319,7 @@ def field_question(tokens: Counter | dict[int, int]) -> Question:
         count = tokens.get(f, 0)
         top = default_career(f)
         lines.append(f"  {int(f)} {FIELD_NAMES[f]:<26}" + f"tokens: {count}   up to {format_salary(top.salary)}")
-    return Question("field", tuple(lines), f"Field 1-6 [Enter = {int(default)} {FIELD_NAMES[default]}]: ",
+    return Question("field", tuple(lines), f"Field {_FIELD_RANGE} [Enter = {int(default)} {FIELD_NAMES[default]}]: ",
                     lambda text: parse_field(text, default), default)
 
 

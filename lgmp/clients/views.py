@@ -27,8 +27,20 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..game.rules import BOARD, DID_YOU_KNOW_FIELD, FIELD_COLOURS, Avatar, SpaceKind
-from .board import Event, EventKind, HostBoard, Phase, Who, avatar_name, card_text, ordinal
+from ..game.rules import (
+    BOARD,
+    DID_YOU_KNOW_FIELD,
+    FIELD_COLOURS,
+    FINISH_SPACE,
+    SPACE_NAMES,
+    Avatar,
+    SpaceKind,
+    card_text,
+    card_title,
+    format_salary,
+    ordinal,
+)
+from .board import Event, EventKind, HostBoard, Phase, Who, avatar_name
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 1111
 
@@ -52,7 +64,7 @@ _KIND_SYMBOLS = {
     SpaceKind.DID_YOU_KNOW: ("?", "bold"),  # coloured by its pile
     SpaceKind.FINISH: ("F", "bold reverse"),
 }
-LEGEND = "! Brand Crisis  C Career Point  Y You're the Boss  ? Did You Know  F Finish"
+LEGEND = "  ".join(f"{symbol} {SPACE_NAMES[kind]}" for kind, (symbol, _) in _KIND_SYMBOLS.items() if kind != SpaceKind.PLAIN)
 # The lane's left column: "● Yellow 2 " -- the longest colour name is six letters.
 _LANE_LABEL = 11
 _LOG_KEPT = 200  # events kept for the log panel; a screen never shows more
@@ -109,10 +121,6 @@ def event_plain(event: Event) -> str:
     return "".join(who_plain(part) if isinstance(part, Who) else part for part in event.parts)
 
 
-def money(dollars: int) -> str:
-    return f"${dollars:,}"
-
-
 def positions_plain(board: HostBoard) -> str:
     """'Board: Red 12, Yellow 9, Green 55 (1st)'."""
     if not board.tracking:
@@ -130,12 +138,12 @@ def standings_plain(board: HostBoard) -> list[str]:
     lines = ["Final standings:"]
     for row in rows:
         name = f"{who_plain(row.who)} (seat {row.who.seat})"
-        lines.append(f"  {row.place}. {name:<16} {row.career:<46}{money(row.salary):>9}")
-    lines.append("Place is the finishing order (1st reached space 55 first), not pay; "
+        lines.append(f"  {row.place}. {name:<16} {row.career:<46}{format_salary(row.salary):>9}")
+    lines.append(f"Place is the finishing order (1st reached space {FINISH_SPACE} first), not pay; "
                  "salary is the yearly pay of the career chosen.")
     if rows:
         best = max(rows, key=lambda r: (r.salary, -r.place))
-        lines.append(f"Best paid: {who_plain(best.who)}, {best.career}, {money(best.salary)} a year.")
+        lines.append(f"Best paid: {who_plain(best.who)}, {best.career}, {format_salary(best.salary)} a year.")
     return lines
 
 
@@ -225,11 +233,11 @@ def _card_lines(board: HostBoard) -> list[Text]:
     card = board.card
     if card is None:
         return []
-    title, text = card_text(card.kind, card.number)
+    title, text = card_title(card.kind, card.number), card_text(card.kind, card.number)
     line = Text.assemble(("Card: ", "bold"), (title, "bold"), " for ")
     line.append_text(who_text(card.for_seat) if card.for_seat else Text("every player"))
     line.append(f": {text}.")
-    if card.kind in (SpaceKind.YOURE_THE_BOSS, SpaceKind.DID_YOU_KNOW):
+    if card.for_seat is None:  # every player answers
         line.append(" Answers are private: only each player knows the token they took.", style="italic")
     if card.waiting:
         line.append(" Waiting for " + ("the answer." if card.for_seat else "every answer."), style="bold")
@@ -273,12 +281,12 @@ def standings_panel(board: HostBoard) -> Panel:
     table.add_column("Career")
     table.add_column("Salary", justify="right")
     for row in rows:
-        table.add_row(ordinal(row.place), who_text(row.who), row.career, money(row.salary))
-    note = Text("Place is the finishing order (1st reached space 55 first), not pay.", style="italic")
+        table.add_row(ordinal(row.place), who_text(row.who), row.career, format_salary(row.salary))
+    note = Text(f"Place is the finishing order (1st reached space {FINISH_SPACE} first), not pay.", style="italic")
     parts: list = [note, table]
     if rows:
         best = max(rows, key=lambda r: (r.salary, -r.place))
-        parts.append(Text.assemble(("Best paid: ", "bold"), who_text(best.who), f", {best.career}, {money(best.salary)}."))
+        parts.append(Text.assemble(("Best paid: ", "bold"), who_text(best.who), f", {best.career}, {format_salary(best.salary)}."))
     return Panel(Group(*parts), title=f"Final standings, game {board.games_finished}", title_align="left")
 
 

@@ -15,7 +15,8 @@ engine, the clients, the tools and the tests never work an answer out again:
 * the spinner: `draw_spin`, `SPIN_NUMBERS`;
 * careers and salaries: `find_career`, `ALL_CAREERS`, `wire_salary`, `career_salary`;
 * words for people: `SPACE_NAMES`, `FIELD_NAMES`, `AVATAR_NAMES`, `FINISH_CARD_NAMES`,
-  `token_name`, `format_salary`.
+  `token_name`, `format_salary`, `ordinal`, and a dealt card in words: `card_title`,
+  `card_text` (every screen, page and dump says a card the same way).
 
 The engine (``lgmp.game.engine``) applies the rules; nothing here keeps state. All
 mappings are read-only (``MappingProxyType``) and all sequences are tuples, so nothing
@@ -488,3 +489,48 @@ def token_name(field: int) -> str:
     """One token of `field`, with its article: "a Marketing token", "an Advertising token"."""
     name = FIELD_NAMES[Field(field)]
     return f"{'an' if name[0] in 'AEIOU' else 'a'} {name} token"
+
+
+def ordinal(place: int) -> str:
+    """A finishing place as people say it: "1st", "2nd", "11th", "23rd"."""
+    suffix = "th" if 10 <= place % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(place % 10, "th")
+    return f"{place}{suffix}"
+
+
+def move_words(move: int) -> str:
+    """A card's move: "move 2 spaces forward", "move 1 space back", "stay put"."""
+    if move == 0:
+        return "stay put"
+    steps = abs(move)
+    return f"move {steps} space{'s' if steps != 1 else ''} {'forward' if move > 0 else 'back'}"
+
+
+#: What `card_text` says of a CARD that names no card (a capture or a peer may hold anything).
+NO_SUCH_CARD = "no such card"
+
+
+def card_title(kind: int, number: int) -> str:
+    """A dealt card's name: "Brand Crisis #2", "Finish #1" (the deck is named even when
+    the number is not one of its cards; a kind no space has is "kind 7 #3")."""
+    deck = SPACE_NAMES.get(kind) if kind != SpaceKind.PLAIN else None
+    return f"{deck or f'kind {kind}'} #{number}"
+
+
+def card_text(kind: int, number: int) -> str:
+    """What card `number` of deck `kind` (CARD's type and number) does, as a phrase
+    every screen can put after its title: "move 3 spaces back", "A: stay put, or B:
+    move 2 spaces forward", "every player takes a token of one of: Design, Marketing",
+    "every player may take a Marketing token", "first to finish"; `NO_SUCH_CARD` for
+    numbers that name no card."""
+    if kind == SpaceKind.FINISH:
+        return FINISH_CARD_NAMES.get(number, NO_SUCH_CARD)
+    found = find_card(kind, number)
+    if isinstance(found, BrandCrisisCard):
+        return move_words(found.move)
+    if isinstance(found, CareerPointCard):
+        return f"A: {move_words(found.option_a)}, or B: {move_words(found.option_b)}"
+    if isinstance(found, YoureTheBossCard):
+        return "every player takes a token of one of: " + ", ".join(FIELD_NAMES[f] for f in found.options)
+    if isinstance(found, DidYouKnowCard):
+        return f"every player may take {token_name(found.field)}"
+    return NO_SUCH_CARD

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ..game.rules import FIELD_NAMES, Field
+from ..game.rules import FIELD_NAMES, Field, card_text, card_title
 from ..results.store import GameSummary, PlayerRow
 from ..rooms.names import ROOM_CODE_LENGTH, ROOM_CODE_LETTERS
 from ..rooms.view import RoomView
 from .board import avatar_name
-from .cards import card_text, card_title
 
 
 def parse_room_code(text: str) -> str | None:

@@ -10,7 +10,19 @@ from __future__ import annotations
 
 from html import escape
 
-from ..game.rules import AVATAR_NAMES, BOARD, BOARD_SIZE, DID_YOU_KNOW_FIELD, FINISH_SPACE, Avatar, Field, SpaceKind
+from ..game.rules import (
+    AVATAR_NAMES,
+    BOARD,
+    BOARD_SIZE,
+    DID_YOU_KNOW_FIELD,
+    FIELD_NAMES,
+    FINISH_SPACE,
+    SPACE_NAMES,
+    Avatar,
+    Field,
+    SpaceKind,
+)
+from ..game.rules import FIELD_COLOURS as PILE_COLOURS  # colour names; this module's FIELD_COLOURS are their tints
 
 COLUMNS = 8
 ROWS = BOARD_SIZE // COLUMNS
@@ -24,23 +36,22 @@ AVATAR_COLOURS = {
     Avatar.RED: "#e53935", Avatar.YELLOW: "#fdd835", Avatar.GREEN: "#43a047",
     Avatar.BLUE: "#1e88e5", Avatar.PURPLE: "#8e24aa", Avatar.PINK: "#f06292",
 }
-FIELD_COLOURS = {  # the piles' colours (RULES.md): red, yellow, pink, green, purple, blue
-    Field.DESIGN: "#ef9a9a", Field.PUBLIC_RELATIONS: "#fff59d", Field.BUSINESS_DATA_ANALYTICS: "#f8bbd0",
-    Field.GRAPHIC_MEDIA_MANAGEMENT: "#a5d6a7", Field.MARKETING: "#ce93d8", Field.ADVERTISING: "#90caf9",
-}
+# The piles' colours (rules.FIELD_COLOURS), as light tints the board's text stays readable on.
+_TINTS = {"red": "#ef9a9a", "yellow": "#fff59d", "pink": "#f8bbd0", "green": "#a5d6a7", "purple": "#ce93d8", "blue": "#90caf9"}
+FIELD_COLOURS = {field: _TINTS[colour] for field, colour in PILE_COLOURS.items()}
 KIND_COLOURS = {
     SpaceKind.PLAIN: "#f6f1e7", SpaceKind.BRAND_CRISIS: "#ff8a65", SpaceKind.CAREER_POINT: "#80cbc4",
     SpaceKind.YOURE_THE_BOSS: "#ffd54f", SpaceKind.FINISH: "#37474f",
 }
-KIND_LABELS = {
-    SpaceKind.BRAND_CRISIS: "Brand Crisis", SpaceKind.CAREER_POINT: "Career Point",
-    SpaceKind.YOURE_THE_BOSS: "You're the Boss", SpaceKind.DID_YOU_KNOW: "Did You Know?",
-    SpaceKind.FINISH: "FINISH",
+KIND_LABELS = {  # the deck names, with a Did You Know space's question mark and a loud FINISH
+    **{kind: SPACE_NAMES[kind] for kind in (SpaceKind.BRAND_CRISIS, SpaceKind.CAREER_POINT, SpaceKind.YOURE_THE_BOSS)},
+    SpaceKind.DID_YOU_KNOW: SPACE_NAMES[SpaceKind.DID_YOU_KNOW] + "?",
+    SpaceKind.FINISH: SPACE_NAMES[SpaceKind.FINISH].upper(),
 }
 # The pile's field on a Did You Know space, short enough for its cell (colour says the rest).
-_SHORT_FIELD = {
-    Field.DESIGN: "Design", Field.PUBLIC_RELATIONS: "Public Rel.", Field.BUSINESS_DATA_ANALYTICS: "Data Analytics",
-    Field.GRAPHIC_MEDIA_MANAGEMENT: "Graphic Media", Field.MARKETING: "Marketing", Field.ADVERTISING: "Advertising",
+_SHORT_FIELD = {field: FIELD_NAMES[field] for field in Field} | {
+    Field.PUBLIC_RELATIONS: "Public Rel.", Field.BUSINESS_DATA_ANALYTICS: "Data Analytics",
+    Field.GRAPHIC_MEDIA_MANAGEMENT: "Graphic Media",
 }
 # Where pieces sharing a space stand inside it: up to six, three by two.
 _SLOTS = [(-26, -8), (0, -8), (26, -8), (-26, 18), (0, 18), (26, 18)]
@@ -51,7 +62,7 @@ def avatar_colour(avatar: int) -> str:
 
 
 def avatar_name(avatar: int) -> str:
-    return AVATAR_NAMES[Avatar(avatar)] if avatar in Avatar._value2member_map_ else "-"
+    return AVATAR_NAMES.get(avatar, "-")
 
 
 def space_colour(space: int) -> str:

@@ -11,33 +11,43 @@ from datetime import datetime, timezone
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from ..game.rules import BOARD, FIELD_LETTERS, FIELD_NAMES, Field, SpaceKind
+from ..game.rules import (
+    BOARD,
+    FIELD_LETTERS,
+    FIELD_NAMES,
+    SPACE_NAMES,
+    Field,
+    SpaceKind,
+    card_text,
+    card_title,
+    format_salary,
+    ordinal,
+)
+from ..game.rules import FIELD_COLOURS as PILE_COLOURS  # colour names; the board's FIELD_COLOURS are their tints
 from ..results.store import GameSummary, Leaderboard, PlayerRow
 from ..rooms.view import RoomView
 from . import plots
 from .activity import BUCKET_SECONDS, Bucket
-from .board import AVATAR_COLOURS, FIELD_COLOURS, avatar_colour, avatar_name, board_svg, pieces_svg
-from .cards import DECK_NAMES, card_text, card_title
+from .board import AVATAR_COLOURS, FIELD_COLOURS, KIND_COLOURS, avatar_colour, avatar_name, board_svg, pieces_svg
 
 _env = Environment(loader=PackageLoader("lgmp.http", "templates"), autoescape=select_autoescape(["html"]),
                    trim_blocks=True, lstrip_blocks=True)
-# Strong versions of the field colours, for bars and token counts (the board uses tints).
-FIELD_INK = {
-    Field.DESIGN: "#e53935", Field.PUBLIC_RELATIONS: "#f9a825", Field.BUSINESS_DATA_ANALYTICS: "#ec407a",
-    Field.GRAPHIC_MEDIA_MANAGEMENT: "#43a047", Field.MARKETING: "#8e24aa", Field.ADVERTISING: "#1e88e5",
-}
+# Strong versions of the piles' colours, for bars and token counts (the board uses tints).
+_INKS = {"red": "#e53935", "yellow": "#f9a825", "pink": "#ec407a", "green": "#43a047", "purple": "#8e24aa", "blue": "#1e88e5"}
+FIELD_INK = {field: _INKS[colour] for field, colour in PILE_COLOURS.items()}
 
 
 def iso_minute(unix: float) -> str:
     return datetime.fromtimestamp(unix, timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
-def ordinal(n: int) -> str:
-    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
-
-
 def money(dollars: int | None) -> str:
-    return "" if dollars is None else f"${dollars:,}"
+    return "" if dollars is None else format_salary(dollars)
+
+
+def sentence(phrase: str) -> str:
+    """'move 3 spaces back' -> 'Move 3 spaces back.'"""
+    return phrase[:1].upper() + phrase[1:] + "."
 
 
 # --- one room ------------------------------------------------------------------------------
@@ -72,15 +82,15 @@ def room_context(view: RoomView) -> dict:
     card = None
     if view.card is not None:
         c = view.card
-        card = {"title": card_title(c.kind, c.number), "text": card_text(c.kind, c.number), "kind": c.kind,
-                "deck": DECK_NAMES.get(c.kind, ""),
+        card = {"title": card_title(c.kind, c.number), "text": sentence(card_text(c.kind, c.number)), "kind": c.kind,
+                "deck": SPACE_NAMES.get(c.kind, ""),
                 "awaiting": [_who(view, s) for s in sorted(c.awaiting)]}
     standings = [{**_who(view, seat), "place": ordinal(place), "career": career, "salary": money(salary)}
                  for seat, place, career, salary in view.standings]
     return {
         "code": view.code, "phase": view.phase, "seats": seats, "card": card, "standings": standings,
         "turn": _who(view, view.turn) if view.phase == "game" and view.turn else None,
-        "space_kind": DECK_NAMES.get(view.space, "") if view.phase == "game" else "",
+        "space_kind": SPACE_NAMES.get(view.space, "") if view.phase == "game" else "",
         "caption": _caption(view), "games": view.games,
     }
 
@@ -115,8 +125,9 @@ def closed_room_page(code: str) -> str:
 
 
 def _legend() -> list[dict]:
-    items = [("Brand Crisis", "#ff8a65"), ("Career Point", "#80cbc4"), ("You're the Boss", "#ffd54f")]
-    items += [(f"Did You Know: {FIELD_NAMES[f]}", FIELD_COLOURS[f]) for f in Field]
+    items = [(SPACE_NAMES[kind], KIND_COLOURS[kind])
+             for kind in (SpaceKind.BRAND_CRISIS, SpaceKind.CAREER_POINT, SpaceKind.YOURE_THE_BOSS)]
+    items += [(f"{SPACE_NAMES[SpaceKind.DID_YOU_KNOW]}: {FIELD_NAMES[f]}", FIELD_COLOURS[f]) for f in Field]
     return [{"label": label, "colour": colour} for label, colour in items]
 
 

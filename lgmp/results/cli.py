@@ -21,7 +21,7 @@ import sys
 import time
 from typing import Sequence
 
-from ..game.rules import FIELD_LETTERS, FIELD_NAMES, Field
+from ..game.rules import FIELD_LETTERS, FIELD_NAMES, Field, format_salary
 from .store import GameSummary, ResultsStore, StoreError, default_path
 
 __all__ = ["add_arguments", "run", "format_table"]
@@ -213,7 +213,7 @@ def _duration(seconds: float) -> str:
 
 
 def _money(dollars: int | None) -> str:
-    return "-" if dollars is None else f"${dollars:,}"
+    return "-" if dollars is None else format_salary(dollars)
 
 
 def _dash(value: object) -> object:
