@@ -200,25 +200,42 @@ class LGMPServer:
             log.info("[conn %d %s] closed: %s", member, address, conn.closing)
 
     async def _read(self, peer: _Peer) -> None:
-        conn, stream, hub, member = peer.conn, peer.stream, self.hub, peer.conn.member
+        conn, hub, member = peer.conn, self.hub, peer.conn.member
+        sock, fd = peer.stream.socket, peer.fd
+        # A read that did not fill READ_SIZE emptied the socket, so the next one
+        # would fail (EAGAIN) until the peer sends again: wait for readability
+        # first instead. Only after a full read is there likely more to take now.
+        drained = True
         while conn.closing is None:
             deadline = conn.next_deadline()
             try:
                 if deadline is None:
                     # No cancel scope between packets: an idle connection would
                     # hold one (~0.8 KB) for nothing.
-                    data = await stream.receive_some(READ_SIZE)
+                    if drained:
+                        await trio.lowlevel.wait_readable(sock)
+                    else:
+                        await trio.lowlevel.checkpoint()  # a full read: let the others run first
                 else:
-                    data = None
+                    timed_out = True
                     with trio.move_on_at(deadline):
-                        data = await stream.receive_some(READ_SIZE)
-                    if data is None:
+                        await (trio.lowlevel.wait_readable(sock) if drained else trio.lowlevel.checkpoint())
+                        timed_out = False
+                    if timed_out:
                         conn.handle_timer(trio.current_time())
                         self._note_lost(peer)
                         continue
+                try:
+                    data = os.read(fd, READ_SIZE)  # trio's sockets are non-blocking
+                except BlockingIOError:  # woken with nothing to read after all
+                    drained = True
+                    continue
+                except OSError as exc:  # named as trio's receive_some named it (a reset peer...)
+                    raise trio.BrokenResourceError from exc
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 self._lose(peer, f"read failed: {exc.__class__.__name__}")
                 return
+            drained = len(data) < READ_SIZE
             now = trio.current_time()
             conn.receive_data(data, now)
             while (packet := conn.next_packet()) is not None:
