@@ -19,10 +19,12 @@ What the hub owns (rooms own the rest):
   resynced, and it counts a strike; more than ``max_strikes`` inside ``strike_window`` closes it.
 * **Flood control**: a token bucket per connection (``packet_burst`` deep,
   refilled at ``packet_rate``/s); an empty bucket closes the connection.
-* **Timers**: a heap of (deadline, key). Entries are never removed, only found
-  stale when popped (the room or connection no longer wants that deadline), and
-  a new entry is pushed only when it is earlier than what is already scheduled,
-  so the heap stays about one entry per room.
+* **Timers**: a heap of (deadline, key). Entries are found stale when popped
+  (the room or connection no longer wants that deadline), and a new entry is
+  pushed only when it is earlier than what is already scheduled, so the heap
+  stays about one entry per room. A closed room's entry is forgotten when the
+  room closes, and the heap is compacted once such dead entries are a quarter
+  of it, rather than each waiting (up to ``lobby_idle``) for its deadline.
 
 A ``CloseMember`` from the hub has already detached the connection (its room was
 told with ``remove``); a later ``disconnect`` for it is ignored.
@@ -68,6 +70,7 @@ class Hub:
         self._timers: list[tuple[float, int, str, object]] = []
         self._timer_seq = itertools.count()
         self._scheduled: dict[tuple[str, object], float] = {}
+        self._dead_timers = 0  # heap entries of closed rooms, dropped at the next compaction
 
     # --- introspection ------------------------------------------------------------
 
@@ -232,6 +235,7 @@ class Hub:
                     conn.room = None
         if room.closed:
             self.rooms.pop(room.code, None)
+            self._unschedule(("room", room.code))
             log.info("[%s] room closed", room.code)
         else:
             deadline = room.next_deadline()
@@ -245,3 +249,16 @@ class Hub:
             return  # an earlier entry will fire and re-schedule what is then due
         self._scheduled[key] = when
         heapq.heappush(self._timers, (when, next(self._timer_seq), key[0], key[1]))
+
+    def _unschedule(self, key: tuple[str, object]) -> None:
+        """``key`` wants no deadline any more: forget it, and drop its heap entries
+        with the other dead ones once they are a quarter of the heap (amortised:
+        each compaction costs about what the closes since the last one saved)."""
+        if self._scheduled.pop(key, None) is None:
+            return
+        self._dead_timers += 1
+        if self._dead_timers * 4 >= len(self._timers):
+            scheduled = self._scheduled
+            self._timers = [e for e in self._timers if scheduled.get((e[2], e[3])) == e[0]]
+            heapq.heapify(self._timers)
+            self._dead_timers = 0
