@@ -30,6 +30,13 @@ Decoding is therefore two steps:
    Compiled construct skips bounds checks, which is safe only because step 1
    already proved the frame complete and exact; we never hand it anything else.
 
+A body that is only numbers and fixed-length byte runs (SPIN, JOIN, and the
+server's GAME, CARD and REDY) is a *flat layout*: construct's compiler would emit
+one ``struct`` call per field and build two contexts around them, so the codec
+folds the declaration's fields into one ``struct.Struct`` (tag included) instead,
+derived from the same construct nodes at import. Tests hold every packet's bytes
+to construct's interpreted build and parse.
+
 ``Decoder`` is pull-style and sans-IO, like h11: ``receive_data`` takes bytes,
 ``next_packet`` returns each whole packet with its stream offset and size, ``None``
 when it needs more bytes, or ``BadBytes`` once the stream stops being LGMP; the
@@ -45,6 +52,7 @@ decodes with ``surrogateescape`` so decoding never fails on content and
 from __future__ import annotations
 
 import dataclasses
+import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -57,12 +65,14 @@ from construct import (
     Array,
     Bytes,
     Container,
+    FormatField,
     GreedyBytes,
     If,
     IfThenElse,
     Int8sb,
     Int8ub,
     Prefixed,
+    Renamed,
     Struct,
     this,
 )
@@ -275,28 +285,83 @@ def direction_of(packet: Packet) -> Direction:
 _PARSE_CONTEXT = Container(_parsing=True, _building=False, _sizing=False, _params=Container(), _root=None, _index=None)
 _BUILD_CONTEXT = Container(_parsing=False, _building=True, _sizing=False, _params=Container(), _root=None, _index=None)
 
-Parser = Callable[[bytes], Packet]
+#: ``parser(buf, start, stop)``: the packet whose body is ``buf[start:stop]``, a
+#: proven-complete, exact frame (after its tag).
+Parser = Callable[[Buffer, int, int], Packet]
+
+
+@dataclass(frozen=True, slots=True)
+class _FlatLayout:
+    """A body of numbers and fixed-length byte runs, as one ``struct`` format.
+
+    ``to_python``/``to_wire`` hold, per field, the adapter's conversion of the run
+    of bytes (None for a number, which ``struct`` reads and writes as is).
+    """
+
+    body: struct.Struct  # the body alone: parsing reads from just after the tag
+    whole: struct.Struct  # the tag and the body: building writes the packet at once
+    to_python: tuple[Callable[[bytes], Any] | None, ...]
+    to_wire: tuple[Callable[[Any], bytes] | None, ...]
+
+
+def _ascii_text(raw: bytes) -> str:
+    return raw.decode("ascii", "surrogateescape")
+
+
+def _ascii_bytes(text: str) -> bytes:
+    return text.encode("ascii", "surrogateescape")
+
+
+def _flat_layout(body: Struct) -> _FlatLayout | None:
+    """``body`` as one struct format, or None when a byte inside it decides its layout."""
+    formats, to_python, to_wire = [], [], []
+    for sub in body.subcons:
+        node = sub.subcon if isinstance(sub, Renamed) else None
+        if isinstance(node, FormatField) and (node.length == 1 or node.fmtstr[0] in ">!"):
+            formats.append(node.fmtstr[-1])  # one byte has no byte order; longer ones are big-endian
+            to_python.append(None)
+            to_wire.append(None)
+            continue
+        run = node.subcon if isinstance(node, (_ByteTuple, _WireText)) else None
+        if not (isinstance(run, Bytes) and isinstance(run.length, int)):
+            return None
+        formats.append(f"{run.length}s")  # packets were checked when built: every run has its length
+        to_python.append(tuple if isinstance(node, _ByteTuple) else _ascii_text)
+        to_wire.append(bytes if isinstance(node, _ByteTuple) else _ascii_bytes)
+    layout = "".join(formats)
+    return _FlatLayout(struct.Struct(">" + layout), struct.Struct(f">{TAG_LENGTH}s" + layout), tuple(to_python), tuple(to_wire))
 
 
 def _parser(declaration: Declaration, compiled: bool) -> Parser:
-    """body bytes (a proven-complete, exact frame without its tag) -> packet."""
+    """(buffer, start, stop) of a proven-complete, exact body -> packet."""
     make = declaration.packet_type
     if not declaration.field_names:
         empty = make()  # nothing to parse; packets are immutable, so one serves every time
-        return lambda body: empty
+        return lambda buf, start, stop: empty
+    flat = _flat_layout(declaration.body) if compiled else None
+    if flat is not None:
+        unpack_from, to_python = flat.body.unpack_from, flat.to_python
+        if not any(to_python):
+            return lambda buf, start, stop: make(*unpack_from(buf, start))
+
+        def flat_parser(buf: Buffer, start: int, stop: int) -> Packet:
+            values = unpack_from(buf, start)
+            return make(*[value if convert is None else convert(value) for convert, value in zip(to_python, values)])
+
+        return flat_parser
     if compiled:
         parse = declaration.body.compile().parsefunc
 
-        def parser(body: bytes) -> Packet:
+        def parser(buf: Buffer, start: int, stop: int) -> Packet:
             # A compiled Struct's result holds exactly its named fields, in order.
-            return make(*parse(BytesIO(body), _PARSE_CONTEXT).values())
+            return make(*parse(BytesIO(buf[start:stop]), _PARSE_CONTEXT).values())
 
         return parser
     parse_interpreted, names = declaration.body.parse, declaration.field_names
 
-    def interpreted(body: bytes) -> Packet:
+    def interpreted(buf: Buffer, start: int, stop: int) -> Packet:
         # The interpreted Struct's result also carries its stream (``_io``): take the fields by name.
-        fields = parse_interpreted(body)
+        fields = parse_interpreted(buf[start:stop])
         return make(*[fields[name] for name in names])
 
     return interpreted
@@ -306,6 +371,9 @@ def _encoder(declaration: Declaration) -> Callable[[Packet], bytes]:
     tag, names = declaration.tag, declaration.field_names
     if not names:
         return lambda packet: tag
+    flat = _flat_layout(declaration.body)
+    if flat is not None:
+        return _flat_encoder(tag, names, flat)
     build = declaration.body.compile().buildfunc
     values = attrgetter(*names)
     if len(names) == 1:
@@ -321,6 +389,32 @@ def _encoder(declaration: Declaration) -> Callable[[Packet], bytes]:
         return out.getvalue()
 
     return encoder
+
+
+def _flat_encoder(tag: bytes, names: tuple[str, ...], flat: _FlatLayout) -> Callable[[Packet], bytes]:
+    pack, to_wire = flat.whole.pack, flat.to_wire
+    if len(names) == 1:
+        (name,) = names
+        (convert,) = to_wire
+        if convert is None:
+            return lambda packet: pack(tag, getattr(packet, name))
+        return lambda packet: pack(tag, convert(getattr(packet, name)))
+    values = attrgetter(*names)
+    if not any(to_wire):
+        return lambda packet: pack(tag, *values(packet))
+    if to_wire[:-1] == (None,) * (len(names) - 1):  # numbers, then one run (GAME, REDY)
+        last = to_wire[-1]
+
+        def numbers_then_run(packet: Packet) -> bytes:
+            *numbers, run = values(packet)
+            return pack(tag, *numbers, last(run))
+
+        return numbers_then_run
+
+    def flat_encoder(packet: Packet) -> bytes:
+        return pack(tag, *[value if convert is None else convert(value) for convert, value in zip(to_wire, values(packet))])
+
+    return flat_encoder
 
 
 _ENCODERS: dict[type, Callable[[Packet], bytes]] = {}
@@ -460,7 +554,7 @@ class Decoder:
             return None
         try:
             # The frame is complete and exact: safe for compiled construct.
-            packet = parse(buf[pos + TAG_LENGTH : stop])
+            packet = parse(buf, pos + TAG_LENGTH, stop)
         except Exception as exc:  # pragma: no cover - a bug (framing and layout disagree), reported in protocol terms
             return self._fail(f"undecodable body: {exc!r}", tag, pos)
         self._start = stop
