@@ -34,8 +34,10 @@ A body that is only numbers and fixed-length byte runs (SPIN, JOIN, and the
 server's GAME, CARD and REDY) is a *flat layout*: construct's compiler would emit
 one ``struct`` call per field and build two contexts around them, so the codec
 folds the declaration's fields into one ``struct.Struct`` (tag included) instead,
-derived from the same construct nodes at import. Tests hold every packet's bytes
-to construct's interpreted build and parse.
+derived from the same construct nodes at import. The client's CARD is flat too:
+its one condition tests its first byte, so it is tabulated for every byte value
+and picks one of two formats. Tests hold every packet's bytes to construct's
+interpreted build and parse.
 
 ``Decoder`` is pull-style and sans-IO, like h11: ``receive_data`` takes bytes,
 ``next_packet`` returns each whole packet with its stream offset and size, ``None``
@@ -295,13 +297,18 @@ class _FlatLayout:
     """A body of numbers and fixed-length byte runs, as one ``struct`` format.
 
     ``to_python``/``to_wire`` hold, per field, the adapter's conversion of the run
-    of bytes (None for a number, which ``struct`` reads and writes as is).
+    of bytes (None for a number, which ``struct`` reads and writes as is). A body
+    whose one condition (an ``IfThenElse`` between two numbers of one size) tests
+    its first field, a byte, has two formats: ``chosen[first byte]`` tells whether
+    this one applies or ``otherwise``.
     """
 
     body: struct.Struct  # the body alone: parsing reads from just after the tag
     whole: struct.Struct  # the tag and the body: building writes the packet at once
     to_python: tuple[Callable[[bytes], Any] | None, ...]
     to_wire: tuple[Callable[[Any], bytes] | None, ...]
+    chosen: tuple[bool, ...] | None = None
+    otherwise: _FlatLayout | None = None
 
 
 def _ascii_text(raw: bytes) -> str:
@@ -312,24 +319,60 @@ def _ascii_bytes(text: str) -> bytes:
     return text.encode("ascii", "surrogateescape")
 
 
+def _number_format(node: Any) -> str | None:
+    """The struct code of a number field, or None when ``node`` is not one."""
+    if isinstance(node, FormatField) and (node.length == 1 or node.fmtstr[0] in ">!"):
+        return node.fmtstr[-1]  # one byte has no byte order; longer ones are big-endian
+    return None
+
+
 def _flat_layout(body: Struct) -> _FlatLayout | None:
-    """``body`` as one struct format, or None when a byte inside it decides its layout."""
-    formats, to_python, to_wire = [], [], []
+    """``body`` as one struct format (or two, see ``_FlatLayout``), or None when
+    bytes inside it decide its layout in any other way."""
+    then_formats, else_formats, to_python, to_wire = [], [], [], []
+    condition = None
     for sub in body.subcons:
         node = sub.subcon if isinstance(sub, Renamed) else None
-        if isinstance(node, FormatField) and (node.length == 1 or node.fmtstr[0] in ">!"):
-            formats.append(node.fmtstr[-1])  # one byte has no byte order; longer ones are big-endian
+        number = _number_format(node)
+        if number is not None:
+            then_formats.append(number)
+            else_formats.append(number)
+            to_python.append(None)
+            to_wire.append(None)
+            continue
+        if isinstance(node, IfThenElse) and condition is None:
+            then, otherwise = _number_format(node.thensubcon), _number_format(node.elsesubcon)
+            if then is None or otherwise is None or node.thensubcon.length != node.elsesubcon.length:
+                return None
+            condition = node.condfunc
+            then_formats.append(then)
+            else_formats.append(otherwise)
             to_python.append(None)
             to_wire.append(None)
             continue
         run = node.subcon if isinstance(node, (_ByteTuple, _WireText)) else None
         if not (isinstance(run, Bytes) and isinstance(run.length, int)):
             return None
-        formats.append(f"{run.length}s")  # packets were checked when built: every run has its length
+        then_formats.append(f"{run.length}s")  # packets were checked when built: every run has its length
+        else_formats.append(f"{run.length}s")
         to_python.append(tuple if isinstance(node, _ByteTuple) else _ascii_text)
         to_wire.append(bytes if isinstance(node, _ByteTuple) else _ascii_bytes)
-    layout = "".join(formats)
-    return _FlatLayout(struct.Struct(">" + layout), struct.Struct(f">{TAG_LENGTH}s" + layout), tuple(to_python), tuple(to_wire))
+
+    def layout(formats: list[str], **choice: Any) -> _FlatLayout:
+        joined = "".join(formats)
+        return _FlatLayout(struct.Struct(">" + joined), struct.Struct(f">{TAG_LENGTH}s" + joined),
+                           tuple(to_python), tuple(to_wire), **choice)
+
+    if condition is None:
+        return layout(then_formats)
+    first = body.subcons[0]
+    if then_formats[0] != "B" or any(to_python) or not callable(condition):
+        return None
+    try:  # the condition may read the first field only: tabulate it for every byte
+        chosen = tuple(bool(condition({first.name: value})) for value in range(256))
+    except Exception:
+        return None
+    return layout(then_formats, chosen=chosen, otherwise=layout(else_formats))
 
 
 def _parser(declaration: Declaration, compiled: bool) -> Parser:
@@ -339,6 +382,9 @@ def _parser(declaration: Declaration, compiled: bool) -> Parser:
         empty = make()  # nothing to parse; packets are immutable, so one serves every time
         return lambda buf, start, stop: empty
     flat = _flat_layout(declaration.body) if compiled else None
+    if flat is not None and flat.chosen is not None:
+        chosen, then_unpack, else_unpack = flat.chosen, flat.body.unpack_from, flat.otherwise.body.unpack_from
+        return lambda buf, start, stop: make(*(then_unpack if chosen[buf[start]] else else_unpack)(buf, start))
     if flat is not None:
         unpack_from, to_python = flat.body.unpack_from, flat.to_python
         if not any(to_python):
@@ -393,6 +439,14 @@ def _encoder(declaration: Declaration) -> Callable[[Packet], bytes]:
 
 def _flat_encoder(tag: bytes, names: tuple[str, ...], flat: _FlatLayout) -> Callable[[Packet], bytes]:
     pack, to_wire = flat.whole.pack, flat.to_wire
+    if flat.chosen is not None:  # numbers only, the first one choosing the format
+        chosen, else_pack, values = flat.chosen, flat.otherwise.whole.pack, attrgetter(*names)
+
+        def chosen_encoder(packet: Packet) -> bytes:
+            fields = values(packet)
+            return (pack if chosen[fields[0]] else else_pack)(tag, *fields)
+
+        return chosen_encoder
     if len(names) == 1:
         (name,) = names
         (convert,) = to_wire
