@@ -334,6 +334,12 @@ class Changes:
         return self
 
 
+# Looked up per action: an IntEnum's hash and its constructor are Python code, a
+# tuple index is not.
+_DEALS_A_CARD = tuple(kind in CARD_SPACES for kind in BOARD)  # per space: landing there deals a card
+_FIELD_OF = {int(f): f for f in Field}
+
+
 def _is_int(value: object) -> bool:
     # bool is an int subclass and 3.0 == 3; neither is a wire number.
     return isinstance(value, int) and not isinstance(value, bool)
@@ -481,7 +487,7 @@ class Game:
         end = self._move(player, number, by_card=False, events=events)
         kind = events.landed = BOARD[end]
         player.landings[kind] += 1
-        if kind in CARD_SPACES:
+        if _DEALS_A_CARD[end]:
             self._deal(kind, end, seat, events)
         else:
             # Plain and Finish need no answers (the Finish card was dealt by _move).
@@ -518,7 +524,7 @@ class Game:
             self._move(mover, value, by_card=True, events=events)
         elif value:  # YTB always names a field; DYK names one or 0 (declined)
             self._players[seat].tokens[value - 1] += 1
-            events.tokens.append((seat, Field(value)))
+            events.tokens.append((seat, _FIELD_OF[value]))
         pending.awaiting.discard(seat)
         if not pending.awaiting:
             events.card_resolved = True

@@ -240,25 +240,33 @@ class GameSession:
         action can have changed are passed: the others' duties, clocks and
         deadlines stay as they are.
         """
-        owes, duties = self.game.owes, self._duties
+        owes, duties, deadlines = self.game.owes, self._duties, self._deadlines
         changed = False
         for number in seats:
             duty = owes(number)
-            if number == actor or duties.get(number, (None, 0.0))[0] != duty:
-                if duty is Duty.CAREER:
-                    # The career clock starts at the Finish card; answering group
-                    # cards in between does not restart it.
-                    since = self._career_since.setdefault(number, now)
+            old = duties.get(number)
+            if number != actor and (duty is None if old is None else old[0] is duty):
+                continue  # the same duty (Duty members are singletons): its clock runs on
+            if duty is Duty.CAREER:
+                # The career clock starts at the Finish card; answering group
+                # cards in between does not restart it.
+                since = self._career_since.setdefault(number, now)
+            else:
+                since = now
+            duties[number] = (duty, since)
+            deadline = self._deadline(number)
+            if deadline != deadlines.get(number):
+                changed = True
+                if deadline is None:
+                    del deadlines[number]
                 else:
-                    since = now
-                duties[number] = (duty, since)
-                changed |= self._set_deadline(number, self._deadline(number))
+                    deadlines[number] = deadline
         if changed:
-            self._next_deadline = min(self._deadlines.values(), default=None)
+            self._next_deadline = min(deadlines.values()) if deadlines else None
 
     def _update_deadline(self, number: int) -> None:
         if self._set_deadline(number, self._deadline(number)):
-            self._next_deadline = min(self._deadlines.values(), default=None)
+            self._next_deadline = min(self._deadlines.values()) if self._deadlines else None
 
     def _set_deadline(self, number: int, deadline: float | None) -> bool:
         """Store seat ``number``'s deadline; True when it changed."""
