@@ -76,11 +76,17 @@ class Phase(enum.Enum):
     LOBBY = "lobby"
     GAME = "game"
 
+    # Members are singletons, so identity hashes them; Enum's own hash is Python
+    # code, run for every packet's _ALLOWED look-up.
+    __hash__ = object.__hash__
+
 
 class Role(enum.Enum):
     HOST = "the host"
     SEATED = "a seated player"
     REJOINER = "a rejoining connection"
+
+    __hash__ = object.__hash__  # as Phase's
 
 
 @dataclass(slots=True)
