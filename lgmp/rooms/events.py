@@ -25,6 +25,7 @@ validated when built, so a bad one fails where it is made.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from ..game.engine import GameRecord
@@ -32,6 +33,39 @@ from ..game.rules import AVATAR_NUMBERS, SEATS
 from ..wire.packets import ServerPacket
 
 MemberId = int
+
+
+def _set_directly(cls: type) -> type:
+    """Give a frozen, slotted dataclass an ``__init__`` that fills its slots through
+    their descriptors, then calls ``__post_init__`` as the generated one does.
+
+    Events are built several times for every packet a game receives; the
+    generated ``__init__`` of a frozen class goes through ``object.__setattr__`` by
+    name for each field, which costs about twice as much. Same signature, same
+    defaults, same checks; the instances stay frozen.
+    """
+    fields = dataclasses.fields(cls)
+    setters = {f"_set_{f.name}": getattr(cls, f.name).__set__ for f in fields}
+    defaults = {}
+    params = []
+    for f in fields:
+        if f.default_factory is not dataclasses.MISSING:
+            raise TypeError(f"{cls.__name__}.{f.name}: a default factory needs the generated __init__")
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            defaults[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+    body = [f"    _set_{f.name}(self, {f.name})" for f in fields]
+    if hasattr(cls, "__post_init__"):
+        body.append("    self.__post_init__()")
+    source = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body or ["    pass"]) + "\n"
+    namespace: dict = {}
+    exec(source, {**setters, **defaults}, namespace)  # noqa: S102 - code built from the field names above
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init
+    return cls
 
 
 def _check_seat(seat: int) -> None:
@@ -42,12 +76,14 @@ def _check_seat(seat: int) -> None:
 # --- effects ------------------------------------------------------------------
 
 
+@_set_directly
 @dataclass(frozen=True, slots=True)
 class Deliver:
     to: tuple[MemberId, ...]
     packet: ServerPacket
 
 
+@_set_directly
 @dataclass(frozen=True, slots=True)
 class CloseMember:
     member: MemberId
@@ -62,6 +98,7 @@ class StoreGame:
     hold: tuple[MemberId, ...]  # their later packets wait for the commit
 
 
+@_set_directly
 @dataclass(frozen=True, slots=True)
 class PacketIgnored:
     member: MemberId
@@ -159,6 +196,7 @@ class GameStarted:
     seed: int
 
 
+@_set_directly
 @dataclass(frozen=True, slots=True)
 class PieceMoved:
     room: str
@@ -173,6 +211,7 @@ class PieceMoved:
         _check_seat(self.seat)
 
 
+@_set_directly
 @dataclass(frozen=True, slots=True)
 class TurnChanged:
     """The board as the room's latest GAME shows it: whose turn (0 = nobody's),
@@ -184,6 +223,7 @@ class TurnChanged:
     occupancy: tuple[int, ...]
 
 
+@_set_directly
 @dataclass(frozen=True, slots=True)
 class CardDrawn:
     room: str
@@ -193,6 +233,7 @@ class CardDrawn:
     awaiting: tuple[int, ...]  # whose answer it waits for (empty: none)
 
 
+@_set_directly
 @dataclass(frozen=True, slots=True)
 class CardAnswered:
     room: str
@@ -205,6 +246,7 @@ class CardAnswered:
         _check_seat(self.seat)
 
 
+@_set_directly
 @dataclass(frozen=True, slots=True)
 class TokenGained:
     room: str
@@ -215,6 +257,7 @@ class TokenGained:
         _check_seat(self.seat)
 
 
+@_set_directly
 @dataclass(frozen=True, slots=True)
 class PlayerFinished:
     room: str
@@ -225,6 +268,7 @@ class PlayerFinished:
         _check_seat(self.seat)
 
 
+@_set_directly
 @dataclass(frozen=True, slots=True)
 class CareerChosen:
     room: str
