@@ -79,6 +79,7 @@ from construct import (
     this,
 )
 
+from ..frozen import set_directly
 from .errors import LocalProtocolError, RemoteProtocolError
 from .framing import Buffer, Extent, FrameSize, extent_of
 from .packets import (
@@ -493,6 +494,7 @@ def encode_all(packets: Iterable[Packet]) -> bytes:
 # --- decoding ----------------------------------------------------------------------------
 
 
+@set_directly  # one for every packet received
 @dataclass(frozen=True, slots=True)
 class Decoded:
     """One whole packet and where it was in the stream."""
