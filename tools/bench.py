@@ -26,7 +26,8 @@ generator the other:
 4. **idle / lgmp**: ``--idle`` connections seated in lobbies, then a few rooms
    play flat out: server RSS per connection (target <= 10 KiB at 19,000) and the
    server CPU that seating them took (target <= 0.25 ms per connection, 19,000 in
-   under 5 CPU-seconds).
+   under 5 CPU-seconds). ``--idle-baseline`` seats them on the direct-write
+   baseline too, for what seating costs a server that only answers JOIN and REDY.
 
 **Repeats**: the machine is shared and its noise is larger than most changes, so
 every chosen phase runs ``--repeats`` times, interleaved (storm-lgmp, storm-baseline-direct,
@@ -211,9 +212,12 @@ def phases(args: argparse.Namespace) -> list[Phase]:
                          ["--rooms", str(args.paced_rooms), "--spin-rate", str(args.spin_rate),
                           "--duration", str(args.paced_duration), "--warmup", str(args.paced_warmup)]))
     if args.idle:
-        out.append(Phase("idle-lgmp", "lgmp", f"{args.idle} idle + {args.idle_rooms} rooms flat out",
-                         ["--idle", str(args.idle), "--rooms", str(args.idle_rooms),
-                          "--duration", str(args.idle_duration), "--warmup", str(args.warmup)]))
+        idle = ["--idle", str(args.idle), "--rooms", str(args.idle_rooms),
+                "--duration", str(args.idle_duration), "--warmup", str(args.warmup)]
+        out.append(Phase("idle-lgmp", "lgmp", f"{args.idle} idle + {args.idle_rooms} rooms flat out", idle))
+        if args.idle_baseline:
+            out.append(Phase("idle-baseline-direct", "baseline-direct", f"{args.idle} idle + {args.idle_rooms} rooms flat out",
+                             idle, plot=False))
     return out
 
 
@@ -360,6 +364,11 @@ def verdicts(results: dict[str, dict], args: argparse.Namespace, runs: dict[str,
             lines.append(f"seating: {cpu:.2f} CPU-s of the server for {i['connections']:,.0f} connections = {per_ms:.3f} ms each "
                          f"(spread {_spread(cpus, '.3f')}); 19,000 at that rate: {at_19k:.1f} CPU-s (target <= "
                          f"{SEATING_TARGET_MS} ms and < {SEATING_19K_TARGET_S:g} CPU-s for 19,000: {'met' if met else 'NOT met'})")
+            bare = results.get("idle-baseline-direct", {}).get("idle", {})
+            if bare.get("setup_server_cpu_s"):
+                bare_ms = bare["setup_server_cpu_s"] / bare["connections"] * 1e3
+                lines.append(f"  (the direct-write baseline seated the same connections for {bare_ms:.3f} ms each: "
+                             f"lgmp / baseline = {per_ms / bare_ms:.2f})")
     busy = [f"{r['label']} (round {r['round'] + 1}) {r['other_cpu_s'] / r['window_s']:.0%}"
             for phase_runs in runs.values() for r in phase_runs if r["other_cpu_s"] / r["window_s"] > 0.15]
     if busy:
@@ -442,6 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-duration", type=float, default=5.0, help="idle-phase measurement window, s (default 5)")
     p.add_argument("--no-streams-baseline", dest="streams_baseline", action="store_false",
                    help="skip the streams baseline (a writer task and a channel per connection: not the yardstick)")
+    p.add_argument("--idle-baseline", action="store_true",
+                   help="also seat the idle connections on the direct-write baseline: what seating costs a bare trio server")
     p.add_argument("--repeats", type=int, default=3,
                    help="run every chosen phase this many times, interleaved; medians and spreads are reported (default 3)")
     p.add_argument("--no-plot", dest="plot", action="store_false", help="no PNG plots")
