@@ -23,8 +23,10 @@ What the hub owns (rooms own the rest):
   (the room or connection no longer wants that deadline), and a new entry is
   pushed only when it is earlier than what is already scheduled, so the heap
   stays about one entry per room. A closed room's entry is forgotten when the
-  room closes, and the heap is compacted once such dead entries are a quarter
-  of it, rather than each waiting (up to ``lobby_idle``) for its deadline.
+  room closes (and a connection's JOIN deadline when it joins or ends), and the
+  heap is compacted once such dead entries are a quarter of it, rather than
+  each waiting (up to ``lobby_idle``) for its deadline; ``next_deadline`` drops
+  the dead ones it finds on top, so the timer does not wake for them.
 
 A ``CloseMember`` from the hub has already detached the connection (its room was
 told with ``remove``); a later ``disconnect`` for it is ignored.
@@ -125,6 +127,7 @@ class Hub:
         conn = self._connections.pop(member, None)
         if conn is None:
             return []
+        self._unschedule(("conn", member))
         room = self.rooms.get(conn.room) if conn.room else None
         if room is None:
             return []
@@ -156,7 +159,13 @@ class Hub:
         return outputs
 
     def next_deadline(self) -> float | None:
-        return self._timers[0][0] if self._timers else None
+        timers, scheduled = self._timers, self._scheduled
+        while timers:
+            when, _, kind, key = timers[0]
+            if scheduled.get((kind, key)) == when:
+                return when
+            heapq.heappop(timers)  # superseded or forgotten: nothing is due then
+        return None
 
     def shutdown(self, reason: str = "the server is shutting down") -> list[Event]:
         """RSET to every member of every room, then close every connection."""
@@ -179,6 +188,7 @@ class Hub:
             room = Room(code, conn.id, seed=self._rng.getrandbits(63), now=now, limits=self.limits, server_spins=self.server_spins)
             self.rooms[code] = room
             conn.room = code
+            self._unschedule(("conn", conn.id))  # joined: no JOIN deadline any more
             log.info("[%s host] room created", code)
             outputs: list[Event] = [RoomOpened(code, conn.id, now), Deliver((conn.id,), JoinResponse(JoinAnswer.HOST, code))]
             return self._after_room(room, outputs)
@@ -189,6 +199,7 @@ class Hub:
         if answer is not JoinAnswer.PLAYER:
             return self._refuse_join(conn, now, answer)
         conn.room = code
+        self._unschedule(("conn", conn.id))  # joined: no JOIN deadline any more
         return self._after_room(room, [Deliver((conn.id,), JoinResponse(answer)), *outputs])
 
     def _refuse_join(self, conn: _Connection, now: float, answer: JoinAnswer) -> list[Event]:
