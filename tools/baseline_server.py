@@ -136,7 +136,7 @@ class BaselineServer:
                     data = await peer.stream.receive_some(READ_SIZE)
                 else:  # as lgmp's shell reads: no failed recv on an emptied socket
                     if drained:
-                        await trio.lowlevel.wait_readable(peer.stream.socket)
+                        await trio.lowlevel.wait_readable(peer.fd)
                     else:
                         await trio.lowlevel.checkpoint()
                     try:

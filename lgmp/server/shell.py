@@ -201,7 +201,7 @@ class LGMPServer:
 
     async def _read(self, peer: _Peer) -> None:
         conn, hub, member = peer.conn, self.hub, peer.conn.member
-        sock, fd = peer.stream.socket, peer.fd
+        fd = peer.fd  # trio waits on the number itself: no fileno() call per packet
         # A read that did not fill READ_SIZE emptied the socket, so the next one
         # would fail (EAGAIN) until the peer sends again: wait for readability
         # first instead. Only after a full read is there likely more to take now.
@@ -213,13 +213,13 @@ class LGMPServer:
                     # No cancel scope between packets: an idle connection would
                     # hold one (~0.8 KB) for nothing.
                     if drained:
-                        await trio.lowlevel.wait_readable(sock)
+                        await trio.lowlevel.wait_readable(fd)
                     else:
                         await trio.lowlevel.checkpoint()  # a full read: let the others run first
                 else:
                     timed_out = True
                     with trio.move_on_at(deadline):
-                        await (trio.lowlevel.wait_readable(sock) if drained else trio.lowlevel.checkpoint())
+                        await (trio.lowlevel.wait_readable(fd) if drained else trio.lowlevel.checkpoint())
                         timed_out = False
                     if timed_out:
                         conn.handle_timer(trio.current_time())
