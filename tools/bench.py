@@ -341,7 +341,7 @@ def verdicts(results: dict[str, dict], args: argparse.Namespace, runs: dict[str,
         p99s = [r["latency"]["p99_ms"] for r in runs["paced-lgmp"]]
         at_size = paced["rooms"] >= 1000 and paced["spin_rate"] <= 1
         met = p99 <= PACED_P99_TARGET_MS and at_size
-        lines.append(f"paced: {paced['rooms']} rooms x {paced['spin_rate']:g} spin/s: SPIN->GAME p99 {p99:.2f} ms "
+        lines.append(f"paced: {paced['rooms']:,.0f} rooms x {paced['spin_rate']:g} spin/s: SPIN->GAME p99 {p99:.2f} ms "
                      f"(spread {_spread(p99s, '.2f')}), max {paced['latency']['max_ms']:.2f} ms over "
                      f"{paced['latency']['count']:.0f} spins (target p99 <= {PACED_P99_TARGET_MS:g} ms at 1,000 rooms x "
                      f"1 spin/s: {'met' if met else 'NOT met' if at_size else 'not tested at that size'})")
