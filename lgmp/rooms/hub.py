@@ -28,10 +28,14 @@ What the hub owns (rooms own the rest):
   in is then forgotten (``disconnect``): its room and its limits are the owner's.
   (A connection that itself came through a relay is never relayed again: its JOIN
   reaches ``receive``, and a code this hub does not have is answered 4.)
-* **Timers**: a heap of (deadline, key). Entries are never removed, only found
-  stale when popped (the room or connection no longer wants that deadline), and
-  a new entry is pushed only when it is earlier than what is already scheduled,
-  so the heap stays about one entry per room.
+* **Timers**: a heap of (deadline, key). Entries are found stale when popped
+  (the room or connection no longer wants that deadline), and a new entry is
+  pushed only when it is earlier than what is already scheduled, so the heap
+  stays about one entry per room. A closed room's entry is forgotten when the
+  room closes (and a connection's JOIN deadline when it joins or ends), and the
+  heap is compacted once such dead entries are a quarter of it, rather than
+  each waiting (up to ``lobby_idle``) for its deadline; ``next_deadline`` drops
+  the dead ones it finds on top, so the timer does not wake for them.
 
 A ``CloseMember`` from the hub has already detached the connection (its room was
 told with ``remove``); a later ``disconnect`` for it is ignored.
@@ -81,6 +85,7 @@ class Hub:
         self._timers: list[tuple[float, int, str, object]] = []
         self._timer_seq = itertools.count()
         self._scheduled: dict[tuple[str, object], float] = {}
+        self._dead_timers = 0  # heap entries of closed rooms, dropped at the next compaction
 
     # --- introspection ------------------------------------------------------------
 
@@ -149,6 +154,7 @@ class Hub:
         conn = self._connections.pop(member, None)
         if conn is None:
             return []
+        self._unschedule(("conn", member))
         room = self.rooms.get(conn.room) if conn.room else None
         if room is None:
             return []
@@ -180,7 +186,13 @@ class Hub:
         return outputs
 
     def next_deadline(self) -> float | None:
-        return self._timers[0][0] if self._timers else None
+        timers, scheduled = self._timers, self._scheduled
+        while timers:
+            when, _, kind, key = timers[0]
+            if scheduled.get((kind, key)) == when:
+                return when
+            heapq.heappop(timers)  # superseded or forgotten: nothing is due then
+        return None
 
     def close_room(self, code: str, reason: str) -> list[Event]:
         """Close room ``code`` (any letter case) as its host leaving would, but with the
@@ -241,6 +253,7 @@ class Hub:
             room = Room(code, conn.id, seed=self._rng.getrandbits(63), now=now, limits=self.limits, server_spins=self.server_spins)
             self.rooms[code] = room
             conn.room = code
+            self._unschedule(("conn", conn.id))  # joined: no JOIN deadline any more
             log.info("[%s host] room created", code)
             outputs: list[Event] = [RoomOpened(code, conn.id, now), Deliver((conn.id,), JoinResponse(JoinAnswer.HOST, code))]
             return self._after_room(room, outputs)
@@ -251,6 +264,7 @@ class Hub:
         if answer is not JoinAnswer.PLAYER:
             return self._refuse_join(conn, now, answer)
         conn.room = code
+        self._unschedule(("conn", conn.id))  # joined: no JOIN deadline any more
         return self._after_room(room, [Deliver((conn.id,), JoinResponse(answer)), *outputs])
 
     def _refuse_join(self, conn: _Connection, now: float, answer: JoinAnswer) -> list[Event]:
@@ -297,6 +311,7 @@ class Hub:
                     conn.room = None
         if room.closed:
             self.rooms.pop(room.code, None)
+            self._unschedule(("room", room.code))
             log.info("[%s] room closed", room.code)
         else:
             deadline = room.next_deadline()
@@ -310,3 +325,16 @@ class Hub:
             return  # an earlier entry will fire and re-schedule what is then due
         self._scheduled[key] = when
         heapq.heappush(self._timers, (when, next(self._timer_seq), key[0], key[1]))
+
+    def _unschedule(self, key: tuple[str, object]) -> None:
+        """``key`` wants no deadline any more: forget it, and drop its heap entries
+        with the other dead ones once they are a quarter of the heap (amortised:
+        each compaction costs about what the closes since the last one saved)."""
+        if self._scheduled.pop(key, None) is None:
+            return
+        self._dead_timers += 1
+        if self._dead_timers * 4 >= len(self._timers):
+            scheduled = self._scheduled
+            self._timers = [e for e in self._timers if scheduled.get((e[2], e[3])) == e[0]]
+            heapq.heapify(self._timers)
+            self._dead_timers = 0
