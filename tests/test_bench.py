@@ -58,3 +58,30 @@ def test_latency_plot_is_written(tmp_path: Path) -> None:
     path = plot_latency(str(tmp_path / "latency.png"), times, values, title="test")
     assert path is not None
     assert (tmp_path / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_repeats_are_summarized_by_median_with_problems_summed():
+    from tools.bench import paired_ratios, summarize
+
+    runs = [
+        {"round": r, "server": "lgmp", "packets_per_cpu_s": ppc, "latency": {"p99_ms": p99}, "closed_by_server": closed,
+         "errors": errors}
+        for r, ppc, p99, closed, errors in [(0, 100.0, 5.0, 0, {}), (1, 300.0, 1.0, 2, {"x": 1}), (2, 200.0, 9.0, 0, {"x": 2})]
+    ]
+    summary = summarize(runs)
+    assert summary["packets_per_cpu_s"] == 200.0 and summary["latency"]["p99_ms"] == 5.0
+    assert summary["closed_by_server"] == 2 and summary["errors"] == {"x": 3}
+    assert summary["repeats"] == 3 and summary["packets_per_cpu_s_runs"] == [100.0, 300.0, 200.0]
+    baseline = [{"round": 2, "packets_per_cpu_s": 400.0}, {"round": 0, "packets_per_cpu_s": 200.0}]
+    assert paired_ratios(runs, baseline) == [0.5, 0.5]  # round 1 has no baseline run: left out
+
+
+def test_profile_samples_are_charged_to_the_part_they_ran_in():
+    from tools.bench_profile import group_of
+
+    shell = "LGMPServer._read (lgmp/server/shell.py:229)"
+    assert group_of([shell, "write (libc.so.6)"]) == "kernel: system calls"
+    assert group_of([shell, "Hub.receive (lgmp/rooms/hub.py:115)", "__init__ (<string>:3)"]) == "room: hub"
+    assert group_of([shell, "encode (lgmp/wire/codec.py:431)", "FormatField._build (construct/core.py:1)"]) == "codec"
+    assert group_of([shell, "EpollIOManager.wait_readable (trio/_core/_io_epoll.py:1)"]) == "trio"
+    assert group_of(["gc_collect_main (libpython3.11.so.1.0)"]) == "garbage collector"

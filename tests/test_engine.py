@@ -823,3 +823,41 @@ def test_replaying_actions_gives_an_identical_record(seed, actions):
         play_out(game)
         return game.record(ended_at=1.0), game.snapshot()
     assert run() == run()
+
+
+# --------------------------------------------------------------------------- act_* twins
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_act_twins_report_what_the_outcomes_do(seed):
+    """Two games from one seed, one played through spin/answer_card/choose_career and
+    one through act_spin/act_answer/act_career: the same state after every action, and
+    the same facts in the reused Changes as in the Outcome."""
+    rng = random.Random(seed)
+    seats = tuple(sorted(rng.sample(range(1, 7), rng.randint(1, 6))))
+    by_outcome, by_changes = new_game(seats, seed), new_game(seats, seed)
+    while not by_outcome.is_over:
+        seat = next(s for s in seats if by_outcome.owes(s) is not None)
+        duty = by_outcome.owes(seat)
+        if duty is Duty.SPIN:
+            number = rng.randint(1, 6)
+            out, changes = by_outcome.spin(seat, number), by_changes.act_spin(seat, number)
+        elif duty is Duty.ANSWER:
+            answer = by_outcome.auto_answer(seat)
+            out, changes = by_outcome.answer_card(seat, *answer), by_changes.act_answer(seat, *answer)
+        else:
+            career = rng.choice(rules.ALL_CAREERS)
+            args = (seat, int(career.field), career.name, rules.wire_salary(career))
+            out, changes = by_outcome.choose_career(*args), by_changes.act_career(*args)
+        assert out.moves == tuple(Move(*m) for m in changes.moves)
+        assert out.cards == tuple(CardDeal(k, n, r) for k, n, r, _ in changes.cards)
+        pending = by_changes.pending
+        assert [a for *_, a in changes.cards] == [
+            tuple(sorted(pending.awaiting)) if pending is not None and pending.kind == k else () for k, *_ in changes.cards
+        ]
+        assert (out.tokens, out.finished, out.landed, out.card_resolved) == (
+            tuple(changes.tokens), tuple(changes.finished), changes.landed, changes.card_resolved)
+        assert by_outcome.snapshot() == by_changes.snapshot()
+        assert by_outcome.occupancy() == by_changes.occupancy() == tuple(
+            Counter(by_outcome.positions.values()).get(space, 0) for space in range(56))
+    assert by_changes.is_over

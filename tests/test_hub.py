@@ -283,6 +283,27 @@ def test_flood_closes_before_join_too():
 
 # --------------------------------------------------------------------------- timers
 
+def test_closed_rooms_leave_no_timers_behind():
+    # Each lobby would wait lobby_idle (an hour here) before its timer entry fired;
+    # closing the room (its host leaves) forgets the entry at once, and the heap
+    # drops such dead entries before they are a quarter of it. A JOIN deadline is
+    # forgotten once its connection joined.
+    # (empty_room_timeout off: the live lobby's deadline is then its idle hour)
+    hub = Hub(seed=1, limits=Limits(lobby_idle=3600.0, join_timeout=10.0, empty_room_timeout=0.0))
+    host_room(hub)
+    for _ in range(400):
+        member, code = host_room(hub)
+        hub.disconnect(member, 1.0, "gone")
+        assert code not in hub.rooms
+        assert all(kind != "room" or key in hub.rooms for kind, key in hub._scheduled)
+        live = sum(1 for when, _, kind, key in hub._timers if hub._scheduled.get((kind, key)) == when)
+        assert (len(hub._timers) - live) * 4 < len(hub._timers) + 4
+    # Without the drops: one entry per room ever opened, and one per host's JOIN window.
+    assert len(hub._timers) < 401 // 2
+    assert hub.next_deadline() == 3600.0  # the live lobby's hour: the joined hosts have no JOIN deadline
+    assert len(hub._scheduled) == 1
+
+
 def test_join_timeout_closes_a_silent_connection():
     hub = Hub(seed=1, limits=Limits(join_timeout=10.0))
     member = hub.connect(5.0)

@@ -4,7 +4,8 @@
 
 The module runs as with ``python -m``. ``SIGUSR1`` starts the profiler and counts
 garbage collections; ``SIGUSR2`` stops it and writes ``OUT-flat.txt`` (functions by
-self time and by total time), ``OUT-gc.txt`` (collections per generation and the
+self time and by total time), ``OUT-groups.json`` (py-spy: the samples by part of
+the server, see ``GROUPS``), ``OUT-gc.txt`` (collections per generation and the
 time they took) and, with pyinstrument, ``OUT.txt`` (the call tree).
 ``tools.loadgen --signal-server`` sends the two signals when its measurement
 window opens and closes, so the profile covers exactly the figures the benchmark
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import collections
 import gc
+import json
 import os
 import re
 import runpy
@@ -63,6 +65,60 @@ def summarize_collapsed(raw_path: str, out_path: str, *, top: int = 40) -> None:
         f.write("\ntotal time (self + callees)\n")
         for frame, n in total.most_common(top):
             f.write(f"{100 * n / max(samples, 1):5.1f}%  {frame}\n")
+
+
+#: The parts of a server a sample is charged to: the innermost frame of the stack
+#: that matches, looking from the leaf outwards (a dataclass ``__init__`` or a
+#: builtin is charged to the code that called it).
+SYSCALLS = frozenset({"write", "read", "recv", "recvfrom", "send", "sendto", "epoll_wait", "epoll_ctl",
+                      "accept4", "close", "getsockopt", "setsockopt"})
+GROUPS: tuple[tuple[str, str], ...] = (
+    ("lgmp/wire/", "codec"),
+    ("construct/", "codec"),
+    ("lgmp/game/", "engine"),
+    ("lgmp/rooms/session.py", "room: session"),
+    ("lgmp/rooms/room.py", "room: lobby and table"),
+    ("lgmp/rooms/hub.py", "room: hub"),
+    ("lgmp/rooms/", "room: events and names"),
+    ("lgmp/server/connection.py", "shell: connection"),
+    ("lgmp/server/", "shell"),
+    ("tools/baseline_server.py", "baseline handler"),
+    ("trio/", "trio"),
+    ("outcome/", "trio"),
+)
+#: Groups that are the server's own Python (the rest: the kernel, the garbage
+#: collector, trio, and the interpreter starting up).
+OWN_PYTHON = frozenset({"codec", "engine", "room: session", "room: lobby and table", "room: hub",
+                        "room: events and names", "shell: connection", "shell", "baseline handler"})
+
+
+def group_of(frames: list[str]) -> str:
+    """Which part of the server a py-spy stack (outermost frame first) is charged to."""
+    for frame in reversed(frames):
+        name, _, where = frame.partition(" (")
+        if where.startswith("libc") and name in SYSCALLS:
+            return "kernel: system calls"
+        if name.startswith("gc_collect"):
+            return "garbage collector"
+        for pattern, group in GROUPS:
+            if pattern in where:
+                return group
+    return "other"
+
+
+def summarize_groups(raw_path: str, out_path: str) -> dict[str, float]:
+    """Each group's share of the samples in py-spy's collapsed stacks; also written to ``out_path``."""
+    counts: collections.Counter[str] = collections.Counter()
+    with open(raw_path) as f:
+        for line in f:
+            stack, _, count = line.rstrip("\n").rpartition(" ")
+            if stack and count.isdigit():
+                counts[group_of(stack.split(";"))] += int(count)
+    samples = sum(counts.values()) or 1
+    shares = {group: n / samples for group, n in counts.most_common()}
+    with open(out_path, "w") as f:
+        json.dump({"samples": samples, "shares": shares}, f, indent=1)
+    return shares
 
 
 def find_py_spy() -> str | None:
@@ -132,6 +188,7 @@ class WindowProfiler:
             self.spy = None
             if os.path.exists(self.out + ".raw"):
                 summarize_collapsed(self.out + ".raw", self.out + "-flat.txt")
+                summarize_groups(self.out + ".raw", self.out + "-groups.json")
         elif self.profiler is not None:
             self.profiler.stop()
             with open(self.out + ".txt", "w") as f:

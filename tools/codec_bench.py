@@ -1,8 +1,10 @@
 """Codec throughput: decode and encode packets/s for a game's packet mix.
 
 Three readings of the same bytes:
-- ``compiled``: what the server uses (framer + compiled construct), decoding with
-  ``Decoder.receive_data`` and ``next_packet``, as a reader of the socket does,
+- ``compiled``: what the server uses, decoding with ``Decoder.receive_data`` and
+  ``next_packet`` as a reader of the socket does: the framer, then one ``struct``
+  format derived from the declaration for the flat layouts (SPIN, CARD, JOIN, GAME...)
+  and compiled construct for the rest (REDY, CRER, the server's JOIN, FINL),
 - ``interpreted``: the same framer with interpreted construct,
 - ``struct``: a hand-written ``struct`` reader/writer of the same layouts, as a
   floor for what pure Python can do. It exists only here, as a yardstick.

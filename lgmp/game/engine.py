@@ -22,7 +22,9 @@ Actions
     action leaves the game exactly as it was (the room turns the error into "ignored,
     resync, strike"). Each successful action returns an `Outcome` listing what
     happened -- moves, cards dealt, tokens gained, finishes, whose turn it is now -- so
-    the room can send GAME/CARD packets without diffing state.
+    the room can send GAME/CARD packets without diffing state. The room's hot path
+    uses the ``act_*`` twins instead, which return the same facts in the game's one
+    reused ``Changes`` record: no objects are built per action but the tuples in it.
 
 The board phase, one turn
     The seat whose turn it is spins. The spin move is clamped to 0..55 and the kind of
@@ -95,7 +97,7 @@ from .rules import (
 )
 
 __all__ = [
-    "Duty", "Move", "CardDeal", "PendingCard", "Outcome",
+    "Duty", "Move", "CardDeal", "PendingCard", "Outcome", "Changes",
     "PlayerResult", "PlayerRecord", "GameRecord", "Game",
     "EngineRuleError", "UnknownSeat", "AlreadyFinished", "CardPending", "NotYourTurn",
     "BadSpinNumber", "NoCardPending", "NotAwaited", "WrongAction", "WrongAnswer",
@@ -184,6 +186,11 @@ class Duty(IntEnum):
     SPIN = 1
     ANSWER = 2
     CAREER = 3
+
+
+# Members the per-action code compares with, looked up once: reading one off its
+# enum class goes through the enum machinery (~90 ns), a module global does not.
+_SPIN, _ANSWER, _CAREER = Duty.SPIN, Duty.ANSWER, Duty.CAREER
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,14 +305,45 @@ class _Pending:
     awaiting: set[int]
 
 
-@dataclass(slots=True)
-class _Events:
-    """Collects what an action did, to become its Outcome."""
+class Changes:
+    """What the game's latest action did: the same facts as its ``Outcome``, as plain
+    tuples in one record that every action of the game empties and refills.
 
-    moves: list[Move] = dc_field(default_factory=list)
-    cards: list[CardDeal] = dc_field(default_factory=list)
-    tokens: list[tuple[int, Field]] = dc_field(default_factory=list)
-    finished: list[tuple[int, int]] = dc_field(default_factory=list)
+    It is the room's view of an action on the hot path, where building an Outcome,
+    its Moves and CardDeals for every packet costs more than the rules do. Read it
+    before the next action: after that it describes the next one.
+    """
+
+    __slots__ = ("moves", "cards", "tokens", "finished", "landed", "card_resolved")
+
+    def __init__(self) -> None:
+        self.moves: list[tuple[int, int, int, bool]] = []  # (seat, start, end, by_card)
+        #: (kind, number, recipients, awaiting): awaiting is who must answer it (() for a Finish card)
+        self.cards: list[tuple[SpaceKind, int, tuple[int, ...], tuple[int, ...]]] = []
+        self.tokens: list[tuple[int, Field]] = []
+        self.finished: list[tuple[int, int]] = []  # (seat, place)
+        self.landed: SpaceKind | None = None  # set only by a spin
+        self.card_resolved = False
+
+    def _clear(self) -> Changes:
+        if self.moves:
+            self.moves.clear()
+        if self.cards:
+            self.cards.clear()
+        if self.tokens:
+            self.tokens.clear()
+        if self.finished:
+            self.finished.clear()
+        self.landed = None
+        self.card_resolved = False
+        return self
+
+
+# Looked up per action: an IntEnum's hash and its constructor are Python code, a
+# tuple index is not.
+_DEALS_A_CARD = tuple(kind in CARD_SPACES for kind in BOARD)  # per space: landing there deals a card
+_FIELD_OF = {int(f): f for f in Field}
+_MOVE = CardAction.MOVE
 
 
 def _is_int(value: object) -> bool:
@@ -346,6 +384,15 @@ class Game:
         self._turn = self._seats[0]
         self._pending: _Pending | None = None
         self._finished = 0
+        self._careers = 0  # players who chose a career: the game is over at len(seats)
+        # Who gets the turn after each seat, in order: the ring _pass_turn walks.
+        self._ring_after: dict[int, tuple[int, ...]] = {
+            seat: self._seats[i + 1:] + self._seats[:i + 1] for i, seat in enumerate(self._seats)
+        }
+        # Pieces per space, kept as they move (every GAME carries it).
+        self._occupancy = [0] * BOARD_SIZE
+        self._occupancy[0] = len(self._seats)
+        self._changes = Changes()
 
     # ----------------------------------------------------------------- read access
 
@@ -370,10 +417,7 @@ class Game:
         return MappingProxyType({s: p.position for s, p in self._players.items()})
 
     def occupancy(self) -> tuple[int, ...]:
-        counts = [0] * BOARD_SIZE
-        for player in self._players.values():
-            counts[player.position] += 1
-        return tuple(counts)
+        return tuple(self._occupancy)
 
     def tokens_of(self, seat: int) -> tuple[int, ...]:
         """Token counts of `seat`, per Field in 1..6 order."""
@@ -392,7 +436,8 @@ class Game:
 
     @property
     def is_over(self) -> bool:
-        return self.board_over and all(p.career is not None for p in self._players.values())
+        # Only a finished player may choose a career, so all chose means all finished too.
+        return self._careers == len(self._seats)
 
     def owes(self, seat: int) -> Duty | None:
         player = self._players.get(seat)
@@ -400,11 +445,11 @@ class Game:
             return None
         if self._pending is not None:
             if seat in self._pending.awaiting:
-                return Duty.ANSWER
+                return _ANSWER
         elif seat == self._turn:
-            return Duty.SPIN
+            return _SPIN
         if player.place is not None and player.career is None:
-            return Duty.CAREER
+            return _CAREER
         return None
 
     def snapshot(self) -> tuple:
@@ -429,6 +474,10 @@ class Game:
         return draw_spin(self._rng)
 
     def spin(self, seat: int, number: int) -> Outcome:
+        return self._outcome(self.act_spin(seat, number))
+
+    def act_spin(self, seat: int, number: int) -> Changes:
+        """``spin``, telling what it did in the game's reused ``Changes``."""
         player = self._player(seat)
         if player.place is not None:
             raise AlreadyFinished(f"seat {seat} has finished and no longer spins")
@@ -440,18 +489,22 @@ class Game:
         if not _is_int(number) or number not in SPIN_NUMBERS:
             raise BadSpinNumber(f"a spin must be 1-6, got {number!r}")
 
-        events = _Events()
+        events = self._changes._clear()
         end = self._move(player, number, by_card=False, events=events)
-        kind = BOARD[end]
+        kind = events.landed = BOARD[end]
         player.landings[kind] += 1
-        if kind in CARD_SPACES:
+        if _DEALS_A_CARD[end]:
             self._deal(kind, end, seat, events)
         else:
             # Plain and Finish need no answers (the Finish card was dealt by _move).
             self._pass_turn()
-        return self._outcome(events, landed=kind)
+        return events
 
     def answer_card(self, seat: int, action: int, value: int) -> Outcome:
+        return self._outcome(self.act_answer(seat, action, value))
+
+    def act_answer(self, seat: int, action: int, value: int) -> Changes:
+        """``answer_card``, telling what it did in the game's reused ``Changes``."""
         self._player(seat)
         pending = self._pending
         if pending is None:
@@ -470,22 +523,26 @@ class Game:
             raise WrongAnswer(f"{card.kind.name} card {card.number} accepts "
                               f"{sorted({int(v) for v in allowed})}, got {value!r}")
 
-        events = _Events()
+        events = self._changes._clear()
         mover = self._players[pending.mover]
-        if card.action is CardAction.MOVE:
+        if card.action is _MOVE:
             # Brand Crisis and Career Point: the validated value *is* the move.
             self._move(mover, value, by_card=True, events=events)
         elif value:  # YTB always names a field; DYK names one or 0 (declined)
             self._players[seat].tokens[value - 1] += 1
-            events.tokens.append((seat, Field(value)))
+            events.tokens.append((seat, _FIELD_OF[value]))
         pending.awaiting.discard(seat)
-        resolved = not pending.awaiting
-        if resolved:
+        if not pending.awaiting:
+            events.card_resolved = True
             self._pending = None
             self._pass_turn()
-        return self._outcome(events, card_resolved=resolved)
+        return events
 
     def choose_career(self, seat: int, field: int, name: str, salary: int) -> Outcome:
+        return self._outcome(self.act_career(seat, field, name, salary))
+
+    def act_career(self, seat: int, field: int, name: str, salary: int) -> Changes:
+        """``choose_career``, telling what it did in the game's reused ``Changes``."""
         player = self._player(seat)
         if player.place is None:
             raise NotFinished(f"seat {seat} must reach space {FINISH_SPACE} "
@@ -503,23 +560,27 @@ class Game:
                               f"got {salary!r}")
 
         player.career = career
-        return self._outcome(_Events())
+        self._careers += 1
+        return self._changes._clear()
 
     def auto_play(self, seat: int) -> Outcome:
         """Do what `seat` owes now, by the fixed rule an idle or absent player gets."""
+        return self._outcome(self.act_auto(seat))
+
+    def act_auto(self, seat: int) -> Changes:
+        """``auto_play``, telling what it did in the game's reused ``Changes``."""
         self._player(seat)
         duty = self.owes(seat)
         if duty is Duty.SPIN:
-            return self.spin(seat, self.draw_spin())
+            return self.act_spin(seat, self.draw_spin())
         if duty is Duty.ANSWER:
-            return self.answer_card(seat, *self.auto_answer(seat))
+            return self.act_answer(seat, *self.auto_answer(seat))
         if duty is Duty.CAREER:
             player = self._players[seat]
             career = default_career(default_field(dict(zip(Field, player.tokens))))
-            outcome = self.choose_career(seat, career.field, career.name,
-                                         wire_salary(career))
+            changes = self.act_career(seat, career.field, career.name, wire_salary(career))
             player.auto_career = True
-            return outcome
+            return changes
         raise NothingOwed(f"seat {seat} owes nothing now")
 
     def auto_answer(self, seat: int) -> tuple[int, int]:
@@ -570,24 +631,28 @@ class Game:
             raise UnknownSeat(f"seat {seat!r} holds no player in this game")
         return player
 
-    def _move(self, player: _Player, delta: int, *, by_card: bool, events: _Events) -> int:
+    def _move(self, player: _Player, delta: int, *, by_card: bool, events: Changes) -> int:
         start = player.position
         end = min(FINISH_SPACE, max(0, start + delta))
         if end != start:
             player.position = end
-            events.moves.append(Move(player.seat, start, end, by_card))
+            occupancy = self._occupancy
+            occupancy[start] -= 1
+            occupancy[end] += 1
+            events.moves.append((player.seat, start, end, by_card))
             if end == FINISH_SPACE:
                 self._finish(player, events)
         return end
 
-    def _finish(self, player: _Player, events: _Events) -> None:
+    def _finish(self, player: _Player, events: Changes) -> None:
         self._finished += 1
         place = player.place = self._finished
         events.finished.append((player.seat, place))
-        events.cards.append(CardDeal(SpaceKind.FINISH, finish_card(place, len(self._seats)),
-                                     (player.seat,)))
+        # A Finish card needs no answer: it awaits no one.
+        events.cards.append((SpaceKind.FINISH, finish_card(place, len(self._seats)),
+                             (player.seat,), ()))
 
-    def _deal(self, kind: SpaceKind, space: int, mover: int, events: _Events) -> None:
+    def _deal(self, kind: SpaceKind, space: int, mover: int, events: Changes) -> None:
         if kind is SpaceKind.BRAND_CRISIS:
             deck = self._brand_crisis
         elif kind is SpaceKind.CAREER_POINT:
@@ -599,19 +664,22 @@ class Game:
         card = deck.draw(self._rng)
         awaiting = self._seats if card.everyone_answers else (mover,)
         self._pending = _Pending(card, mover, set(awaiting))
-        events.cards.append(CardDeal(kind, card.number, awaiting))
+        events.cards.append((kind, card.number, awaiting, awaiting))
 
     def _pass_turn(self) -> None:
         """Give the turn to the next unfinished seat after the current one (0 if none)."""
-        current = self._seats.index(self._turn)
-        ring = self._seats[current + 1:] + self._seats[:current + 1]
-        self._turn = next((s for s in ring if self._players[s].place is None), 0)
+        players = self._players
+        for seat in self._ring_after[self._turn]:
+            if players[seat].place is None:
+                self._turn = seat
+                return
+        self._turn = 0
 
-    def _outcome(self, events: _Events, *, landed: SpaceKind | None = None,
-                 card_resolved: bool = False) -> Outcome:
+    def _outcome(self, changes: Changes) -> Outcome:
         return Outcome(
-            moves=tuple(events.moves), landed=landed, cards=tuple(events.cards),
-            tokens=tuple(events.tokens), finished=tuple(events.finished),
-            card_resolved=card_resolved, turn=self._turn,
+            moves=tuple(Move(*move) for move in changes.moves), landed=changes.landed,
+            cards=tuple(CardDeal(kind, number, recipients) for kind, number, recipients, _ in changes.cards),
+            tokens=tuple(changes.tokens), finished=tuple(changes.finished),
+            card_resolved=changes.card_resolved, turn=self._turn,
             board_over=self.board_over, game_over=self.is_over,
         )

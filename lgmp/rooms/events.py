@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..frozen import set_directly as _set_directly
 from ..game.engine import GameRecord
 from ..game.rules import AVATAR_NUMBERS, SEATS
 from ..wire.packets import ServerPacket
@@ -42,12 +43,14 @@ def _check_seat(seat: int) -> None:
 # --- effects ------------------------------------------------------------------
 
 
+@_set_directly
 @dataclass(frozen=True, slots=True)
 class Deliver:
     to: tuple[MemberId, ...]
     packet: ServerPacket
 
 
+@_set_directly
 @dataclass(frozen=True, slots=True)
 class CloseMember:
     member: MemberId
@@ -62,6 +65,7 @@ class StoreGame:
     hold: tuple[MemberId, ...]  # their later packets wait for the commit
 
 
+@_set_directly
 @dataclass(frozen=True, slots=True)
 class PacketIgnored:
     member: MemberId
@@ -184,6 +188,7 @@ class GameStarted:
     seed: int
 
 
+@_set_directly
 @dataclass(frozen=True, slots=True)
 class PieceMoved:
     room: str
@@ -198,6 +203,7 @@ class PieceMoved:
         _check_seat(self.seat)
 
 
+@_set_directly
 @dataclass(frozen=True, slots=True)
 class TurnChanged:
     """The board as the room's latest GAME shows it: whose turn (0 = nobody's),
@@ -209,6 +215,7 @@ class TurnChanged:
     occupancy: tuple[int, ...]
 
 
+@_set_directly
 @dataclass(frozen=True, slots=True)
 class CardDrawn:
     room: str
@@ -218,6 +225,7 @@ class CardDrawn:
     awaiting: tuple[int, ...]  # whose answer it waits for (empty: none)
 
 
+@_set_directly
 @dataclass(frozen=True, slots=True)
 class CardAnswered:
     room: str
@@ -230,6 +238,7 @@ class CardAnswered:
         _check_seat(self.seat)
 
 
+@_set_directly
 @dataclass(frozen=True, slots=True)
 class TokenGained:
     room: str
@@ -240,6 +249,7 @@ class TokenGained:
         _check_seat(self.seat)
 
 
+@_set_directly
 @dataclass(frozen=True, slots=True)
 class PlayerFinished:
     room: str
@@ -250,6 +260,7 @@ class PlayerFinished:
         _check_seat(self.seat)
 
 
+@_set_directly
 @dataclass(frozen=True, slots=True)
 class CareerChosen:
     room: str

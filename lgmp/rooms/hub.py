@@ -42,10 +42,14 @@ What the hub owns (rooms own the rest):
   relay's PROXY header. (A connection that itself came through a relay is never
   relayed again: its JOIN reaches ``receive``, and a code this hub does not have
   is answered 4.)
-* **Timers**: a heap of (deadline, key). Entries are never removed, only found
-  stale when popped (the room or connection no longer wants that deadline), and
-  a new entry is pushed only when it is earlier than what is already scheduled,
-  so the heap stays about one entry per room.
+* **Timers**: a heap of (deadline, key). Entries are found stale when popped
+  (the room or connection no longer wants that deadline), and a new entry is
+  pushed only when it is earlier than what is already scheduled, so the heap
+  stays about one entry per room. A closed room's entry is forgotten when the
+  room closes (and a connection's JOIN deadline when it joins or ends), and the
+  heap is compacted once such dead entries are a quarter of it, rather than
+  each waiting (up to ``lobby_idle``) for its deadline; ``next_deadline`` drops
+  the dead ones it finds on top, so the timer does not wake for them.
 
 A ``CloseMember`` from the hub has already detached the connection (its room was
 told with ``remove``); a later ``disconnect`` for it is ignored.
@@ -105,6 +109,7 @@ class Hub:
         self.counters = AbuseCounters()
         # Connections in no room, oldest first: whom to evict at max_connections.
         self._unjoined: dict[MemberId, None] = {}
+        self._dead_timers = 0  # heap entries of closed rooms, dropped at the next compaction
 
     # --- introspection ------------------------------------------------------------
 
@@ -215,6 +220,7 @@ class Hub:
         if conn is None:
             return []
         self._forget(conn, now)
+        self._unschedule(("conn", member))
         room = self.rooms.get(conn.room) if conn.room else None
         if room is None:
             return []
@@ -251,7 +257,13 @@ class Hub:
         return outputs
 
     def next_deadline(self) -> float | None:
-        return self._timers[0][0] if self._timers else None
+        timers, scheduled = self._timers, self._scheduled
+        while timers:
+            when, _, kind, key = timers[0]
+            if scheduled.get((kind, key)) == when:
+                return when
+            heapq.heappop(timers)  # superseded or forgotten: nothing is due then
+        return None
 
     def close_room(self, code: str, reason: str) -> list[Event]:
         """Close room ``code`` (any letter case) as its host leaving would, but with the
@@ -344,6 +356,7 @@ class Hub:
 
     def _joined(self, conn: _Connection, code: str, *, hosting: bool) -> None:
         conn.room, conn.hosting = code, hosting
+        self._unschedule(("conn", conn.id))  # joined: no JOIN deadline any more
         self._unjoined.pop(conn.id, None)
         self.sources.joined(conn.source, hosting=hosting)
 
@@ -414,6 +427,7 @@ class Hub:
             if room.closed_empty:
                 self.counters.empty_rooms_closed += 1
             self.rooms.pop(room.code, None)
+            self._unschedule(("room", room.code))
             log.info("[%s] room closed", room.code)
         else:
             deadline = room.next_deadline()
@@ -434,3 +448,16 @@ class Hub:
             return  # an earlier entry will fire and re-schedule what is then due
         self._scheduled[key] = when
         heapq.heappush(self._timers, (when, next(self._timer_seq), key[0], key[1]))
+
+    def _unschedule(self, key: tuple[str, object]) -> None:
+        """``key`` wants no deadline any more: forget it, and drop its heap entries
+        with the other dead ones once they are a quarter of the heap (amortised:
+        each compaction costs about what the closes since the last one saved)."""
+        if self._scheduled.pop(key, None) is None:
+            return
+        self._dead_timers += 1
+        if self._dead_timers * 4 >= len(self._timers):
+            scheduled = self._scheduled
+            self._timers = [e for e in self._timers if scheduled.get((e[2], e[3])) == e[0]]
+            heapq.heapify(self._timers)
+            self._dead_timers = 0

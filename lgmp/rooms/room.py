@@ -105,11 +105,22 @@ class Phase(enum.Enum):
     LOBBY = "lobby"
     GAME = "game"
 
+    # Members are singletons, so identity hashes them; Enum's own hash is Python
+    # code, run for every packet's _ALLOWED look-up.
+    __hash__ = object.__hash__
+
 
 class Role(enum.Enum):
     HOST = "the host"
     SEATED = "a seated player"
     REJOINER = "a rejoining connection"
+
+    __hash__ = object.__hash__  # as Phase's
+
+
+# Looked up once: reading a member off its enum class costs ~90 ns, every packet.
+_LOBBY, _GAME = Phase.LOBBY, Phase.GAME
+_HOST, _SEATED, _REJOINER = Role.HOST, Role.SEATED, Role.REJOINER
 
 
 @dataclass(slots=True)
@@ -140,12 +151,17 @@ class Room:
         self._created_at = now
         self._ever_seated = False  # a room nobody ever joined closes after empty_room_timeout
         self.closed_empty = False  # closed because nobody ever joined it
+        # Who is where, derived from ``seats`` by _roster_changed whenever a seat is
+        # taken, vacated, reclaimed or freed -- not on every packet or broadcast.
+        self._in_order: tuple[Seat, ...] = ()
+        self._seat_by_member: dict[MemberId, Seat] = {}
+        self._members: tuple[MemberId, ...] = (host,)
 
     # --- who is here ---------------------------------------------------------
 
     @property
     def phase(self) -> Phase:
-        return Phase.LOBBY if self.session is None else Phase.GAME
+        return _LOBBY if self.session is None else _GAME
 
     @property
     def game(self):
@@ -162,18 +178,15 @@ class Room:
         return None if self.session is None else self.session.last_game
 
     def seat_of(self, member: MemberId) -> Seat | None:
-        for seat in self.seats.values():
-            if seat.member == member:
-                return seat
-        return None
+        return self._seat_by_member.get(member)
 
     def role_of(self, member: MemberId) -> Role | None:
         if member == self.host:
-            return Role.HOST
-        if self.seat_of(member) is not None:
-            return Role.SEATED
+            return _HOST
+        if member in self._seat_by_member:
+            return _SEATED
         if self.session is not None and member in self.session.rejoiners:
-            return Role.REJOINER
+            return _REJOINER
         return None
 
     def members(self) -> tuple[MemberId, ...]:
@@ -182,8 +195,7 @@ class Room:
         Rejoiners are left out until they reclaim their seat: a client still on
         its name screen should not be sent the board.
         """
-        seated = [s.member for s in self.seats_in_order() if s.member is not None]
-        return (self.host, *seated)
+        return self._members
 
     def describe(self, member: MemberId) -> str:
         """For log lines: room code and role."""
@@ -204,7 +216,13 @@ class Room:
         return tuple(seats[n].avatar if n in seats and seats[n].member is not None else 0 for n in SEATS)
 
     def seats_in_order(self) -> list[Seat]:
-        return [self.seats[n] for n in sorted(self.seats)]
+        return list(self._in_order)
+
+    def _roster_changed(self) -> None:
+        """A seat was taken, vacated, reclaimed or freed: derive who is where again."""
+        self._in_order = in_order = tuple(self.seats[n] for n in sorted(self.seats))
+        self._seat_by_member = {s.member: s for s in in_order if s.member is not None}
+        self._members = (self.host, *(s.member for s in in_order if s.member is not None))
 
     def _others(self, member: MemberId) -> tuple[MemberId, ...]:
         return tuple(m for m in self.members() if m != member)
@@ -230,6 +248,7 @@ class Room:
             return JoinAnswer.LOBBY_FULL, []
         self.seats[free[0]] = Seat(free[0], member, source=source)
         self._ever_seated = True
+        self._roster_changed()
         log.info("[%s seat %d] joined", self.code, free[0])
         return JoinAnswer.PLAYER, [PlayerJoined(self.code, free[0], member), *self._avatar_update([member])]
 
@@ -260,7 +279,7 @@ class Room:
     def handle(self, member: MemberId, packet: ClientPacket, now: float) -> list[Event]:
         """Any packet but JOIN from a member. Raises RuleError (nothing changed) if not allowed."""
         phase, role = self.phase, self.role_of(member)
-        if phase is Phase.LOBBY:
+        if phase is _LOBBY:
             self._last_activity = now  # even a refused packet: someone is there
         handler = _ALLOWED.get((phase, role, type(packet)))
         if handler is None:
@@ -283,9 +302,12 @@ class Room:
         seat = self.seat_of(member)
         if self.session is None:
             del self.seats[seat.number]
+            self._roster_changed()
             log.info("[%s seat %d] left the lobby (%s)", self.code, seat.number, reason)
             return [PlayerLeft(self.code, seat.number, reason, False), *self._avatar_update(self.members())]
         seat.member, seat.left_at = None, now
+        self._roster_changed()
+        self.session.seat_vacated(seat.number)
         log.info("[%s seat %d] left mid-game (%s): the server plays the seat", self.code, seat.number, reason)
         events: list[Event] = [PlayerLeft(self.code, seat.number, reason, True)]
         if all(s.member is None for s in self.seats.values()):
@@ -427,10 +449,12 @@ class Room:
                 return refusal  # answered, not a strike: the guess was right
         log.info("[%s seat %d] %r is back (from %s)", self.code, seat.number, seat.name, source or "an unknown address")
         seat.source = source
+        back = session.reclaim(member, seat, now)
+        self._roster_changed()
         return [
             PlayerBack(self.code, seat.number, member),
             Deliver((member,), ReadyResponse(ReadyAnswer.ACCEPTED, self.avatars())),
-            *session.reclaim(member, seat, now),
+            *back,
         ]
 
     def _on_spin(self, member: MemberId, packet: Spin, now: float) -> list[Event]:
@@ -456,6 +480,7 @@ class Room:
         for seat in [s for s in self.seats.values() if s.member is None]:
             del self.seats[seat.number]
             events.append(SeatFreed(self.code, seat.number))
+        self._roster_changed()
         events += self._avatar_update(self.members())
         return events
 

@@ -1,11 +1,17 @@
 """One game in one room, from STRT to FINL: it exists only while the game runs.
 
-The session turns what the engine did (``Outcome``) into events -- the GAME and
-CARD packets WIRE.md asks for, and the room facts a view needs -- and keeps the
-per-seat duty clocks: each seat that owes something (a spin, a card answer, a
+The session turns what the engine did (its ``Changes``) into events -- the GAME
+and CARD packets WIRE.md asks for, and the room facts a view needs -- and keeps
+the per-seat duty clocks: each seat that owes something (a spin, a card answer, a
 career) has a deadline, ``turn_timeout`` after the duty began, or
 ``leave_grace`` after its player left, when the server plays for it with the
 engine's ``auto_play``.
+
+The clocks are kept incrementally: after an action only the seats it can have
+given or taken a duty are looked at again (the actor, the turn before and after,
+the seats a new card awaits, a seat that moved or finished), and a seat's
+deadline is recomputed only when its duty or its player's presence changed. The
+room's next deadline is the smallest of at most six cached ones.
 
 It also holds the *rejoiners*: connections that sent JOIN with the room's code
 while a seat is vacant-by-leave and have yet to reclaim it with REDY (with the
@@ -19,7 +25,7 @@ import logging
 import random
 from typing import TYPE_CHECKING
 
-from ..game.engine import Duty, Game, Outcome
+from ..game.engine import Changes, Duty, Game
 from ..game.rules import SEATS, SpaceKind
 from ..limits import Limits
 from ..wire.errors import RuleError
@@ -46,6 +52,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lgmp.room")
 
+# Looked up once: reading a member off its enum class costs ~90 ns.
+_CAREER, _PLAIN = Duty.CAREER, SpaceKind.PLAIN
+
 
 class NotAllowed(RuleError):
     """A well-formed packet that the room does not accept from this member now."""
@@ -63,8 +72,10 @@ class GameSession:
         self.rejoiners: dict[MemberId, str | None] = {}  # member -> its source address
         self.wrong_guesses = 0  # REDYs from rejoiners that matched no vacant seat, this game
         self.last_game: GameUpdate | None = None
-        self._duties: dict[int, tuple[Duty | None, float]] = {}
+        self._duties: dict[int, tuple[Duty | None, float]] = {}  # seat -> (duty, when it began)
         self._career_since: dict[int, float] = {}  # seat -> when its career choice became due
+        self._deadlines: dict[int, float] = {}  # seat -> when the server plays for it (seats that have one)
+        self._next_deadline: float | None = None  # the smallest of _deadlines
 
     # --- starting and playing -------------------------------------------------------
 
@@ -72,74 +83,93 @@ class GameSession:
         players = tuple((s.number, s.name, s.avatar) for s in self.room.seats_in_order())
         log.info("[%s] game started with seats %s (seed %d)", self.code, [p[0] for p in players], self.seed)
         events: list[Event] = [GameStarted(self.code, players, self.game.turn, self.seed)]
-        events += self._broadcast_game(self.game.turn, SpaceKind.PLAIN)
-        self._refresh_duties(now, None)
+        self._broadcast_game(self.game.turn, SpaceKind.PLAIN, events)
+        self._refresh_duties(now, None, self.room.seats)
         return events
 
     def spin(self, seat: int, number: int, now: float) -> list[Event]:
+        game = self.game
         if self.server_spins:
-            if self.game.owes(seat) is not Duty.SPIN:
+            if game.owes(seat) is not Duty.SPIN:
                 raise NotAllowed("not this seat's spin")
-            number = self.game.draw_spin()
-        return self._apply(self.game.spin(seat, number), now, seat, spin=number)
+            number = game.draw_spin()
+        turn = game.turn
+        return self._apply(game.act_spin(seat, number), now, seat, turn, [], spin=number)
 
     def answer(self, seat: int, action: int, value: int, now: float) -> list[Event]:
-        outcome = self.game.answer_card(seat, action, value)
-        return [CardAnswered(self.code, seat, action, value, False), *self._apply(outcome, now, seat)]
+        turn = self.game.turn
+        changes = self.game.act_answer(seat, action, value)
+        return self._apply(changes, now, seat, turn, [CardAnswered(self.code, seat, action, value, False)])
 
     def choose_career(self, seat: int, field: int, career: str, salary: int, now: float) -> list[Event]:
-        outcome = self.game.choose_career(seat, field, career, salary)
-        return [self._career_chosen(seat, by_server=False), *self._apply(outcome, now, seat)]
+        turn = self.game.turn
+        changes = self.game.act_career(seat, field, career, salary)
+        return self._apply(changes, now, seat, turn, [self._career_chosen(seat, by_server=False)])
 
     def auto_play(self, seat: int, now: float) -> list[Event]:
         """Do what ``seat`` owes now, by the engine's rule for idle or absent players."""
         game = self.game
-        duty = game.owes(seat)
+        duty, turn = game.owes(seat), game.turn
         if duty is Duty.SPIN:
             number = game.draw_spin()
-            return self._apply(game.spin(seat, number), now, seat, spin=number)
+            return self._apply(game.act_spin(seat, number), now, seat, turn, [], spin=number)
         if duty is Duty.ANSWER:
             action, value = game.auto_answer(seat)
-            return [CardAnswered(self.code, seat, action, value, True), *self._apply(game.answer_card(seat, action, value), now, seat)]
-        outcome = game.auto_play(seat)  # the career
-        return [self._career_chosen(seat, by_server=True), *self._apply(outcome, now, seat)]
+            changes = game.act_answer(seat, action, value)
+            return self._apply(changes, now, seat, turn, [CardAnswered(self.code, seat, action, value, True)])
+        changes = game.act_auto(seat)  # the career
+        return self._apply(changes, now, seat, turn, [self._career_chosen(seat, by_server=True)])
 
     def _career_chosen(self, seat: int, *, by_server: bool) -> CareerChosen:
         career = self.game.career_of(seat)
         return CareerChosen(self.code, seat, int(career.field), career.name, career.salary, by_server)
 
-    def _apply(self, outcome: Outcome, now: float, actor: int, *, spin: int = 0) -> list[Event]:
-        """Turn what the engine did into events, per WIRE.md's GAME and CARD rules."""
+    def _apply(self, changes: Changes, now: float, actor: int, turn_before: int, events: list[Event], *,
+               spin: int = 0) -> list[Event]:
+        """Add to ``events`` what the engine did, per WIRE.md's GAME and CARD rules.
+
+        ``changes`` is the game's reused record of its latest action, read here
+        before anything else acts; ``turn_before`` is whose turn it was before it.
+        """
         game, code, room = self.game, self.code, self.room
-        events: list[Event] = []
-        for move in outcome.moves:
-            events.append(PieceMoved(code, move.seat, move.start, move.end, move.by_card, 0 if move.by_card else spin))
-        for seat, field in outcome.tokens:
+        # Seats whose duty the action may have changed (see _refresh_duties).
+        touched = {actor, turn_before, game.turn}
+        for seat, start, end, by_card in changes.moves:
+            events.append(PieceMoved(code, seat, start, end, by_card, 0 if by_card else spin))
+            touched.add(seat)
+        for seat, field in changes.tokens:
             events.append(TokenGained(code, seat, int(field)))
-        if outcome.landed is not None:
-            pending = game.pending
-            turn = pending.mover if pending is not None else game.turn
-            events += self._broadcast_game(turn, outcome.landed)
-        elif outcome.card_resolved:
-            events += self._broadcast_game(game.turn, SpaceKind.PLAIN)
-        for seat, place in outcome.finished:
+        if changes.landed is not None:
+            # A card waits for answers only from the mover's own turn: its turn still.
+            self._broadcast_game(game.turn, changes.landed, events)
+        elif changes.card_resolved:
+            self._broadcast_game(game.turn, _PLAIN, events)
+        for seat, place in changes.finished:
             log.info("[%s seat %d] finished in place %d", code, seat, place)
             events.append(PlayerFinished(code, seat, place))
-        for deal in outcome.cards:
-            pending = game.pending
-            awaiting = tuple(sorted(pending.awaiting)) if pending is not None and pending.kind == deal.kind else ()
-            events.append(CardDrawn(code, int(deal.kind), deal.number, tuple(deal.recipients), awaiting))
-            to = [room.host] + [room.seats[n].member for n in deal.recipients if room.seats[n].member is not None]
-            events.append(Deliver(tuple(to), CardDealt(deal.kind, deal.number)))
-        if outcome.game_over:
+            touched.add(seat)
+        for kind, number, recipients, awaiting in changes.cards:
+            events.append(CardDrawn(code, int(kind), number, recipients, awaiting))
+            seats = room.seats
+            to = [room.host]
+            for n in recipients:
+                member = seats[n].member
+                if member is not None:
+                    to.append(member)
+            events.append(Deliver(tuple(to), CardDealt(kind, number)))
+            touched.update(awaiting)
+        if game.is_over:
             events += self._finish(now)
         else:
-            self._refresh_duties(now, actor)
+            touched.discard(0)  # "nobody's turn"
+            self._refresh_duties(now, actor, touched)
         return events
 
-    def _broadcast_game(self, turn: int, space: int) -> list[Event]:
+    def _broadcast_game(self, turn: int, space: int, events: list[Event]) -> list[Event]:
         update = self.last_game = GameUpdate(turn, space, self.game.occupancy())
-        return [TurnChanged(self.code, turn, space, update.occupancy), Deliver(self.room.members(), update)]
+        events.append(TurnChanged(self.code, turn, space, update.occupancy))
+        events.append(Deliver(self.room.members(), update))
+        return events
 
     def _finish(self, now: float) -> list[Event]:
         """FINL and RSET, after the game is stored (``StoreGame`` comes first and holds them)."""
@@ -180,6 +210,7 @@ class GameSession:
         self._duties[seat.number] = (duty, now)
         if seat.number in self._career_since:
             self._career_since[seat.number] = now
+        self._update_deadline(seat.number)
         events: list[Event] = []
         if self.last_game is not None:
             events.append(Deliver((member,), self.last_game))
@@ -191,33 +222,67 @@ class GameSession:
     # --- duty timers ------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
-        deadlines = [d for d in (self._deadline(n) for n in self.room.seats) if d is not None]
-        return min(deadlines, default=None)
+        return self._next_deadline
 
     def due_seat(self, now: float) -> int | None:
         """The lowest seat whose duty is due at ``now``, if any."""
-        for number in sorted(self.room.seats):
-            deadline = self._deadline(number)
+        deadlines = self._deadlines
+        for number in SEATS:  # in ascending order
+            deadline = deadlines.get(number)
             if deadline is not None and deadline <= now:
                 return number
         return None
 
-    def _refresh_duties(self, now: float, actor: int | None) -> None:
-        """Note when each seat's current duty began.
+    def seat_vacated(self, number: int) -> None:
+        """Seat ``number``'s player left mid-game (the room set ``left_at``): its clock
+        is now the leave's grace."""
+        self._update_deadline(number)
+
+    def _refresh_duties(self, now: float, actor: int | None, seats) -> None:
+        """Note when the current duty of each seat in ``seats`` began.
 
         A new duty restarts its clock, and so does any duty of the seat that just
-        acted (a lone player spins again right after spinning).
+        acted (a lone player spins again right after spinning). Only the seats an
+        action can have changed are passed: the others' duties, clocks and
+        deadlines stay as they are.
         """
-        for number in self.room.seats:
-            duty = self.game.owes(number)
-            if number == actor or self._duties.get(number, (None, 0.0))[0] != duty:
-                if duty is Duty.CAREER:
-                    # The career clock starts at the Finish card; answering group
-                    # cards in between does not restart it.
-                    since = self._career_since.setdefault(number, now)
+        owes, duties, deadlines = self.game.owes, self._duties, self._deadlines
+        changed = False
+        for number in seats:
+            duty = owes(number)
+            old = duties.get(number)
+            if number != actor and (duty is None if old is None else old[0] is duty):
+                continue  # the same duty (Duty members are singletons): its clock runs on
+            if duty is _CAREER:
+                # The career clock starts at the Finish card; answering group
+                # cards in between does not restart it.
+                since = self._career_since.setdefault(number, now)
+            else:
+                since = now
+            duties[number] = (duty, since)
+            deadline = self._deadline(number)
+            if deadline != deadlines.get(number):
+                changed = True
+                if deadline is None:
+                    del deadlines[number]
                 else:
-                    since = now
-                self._duties[number] = (duty, since)
+                    deadlines[number] = deadline
+        if changed:
+            self._next_deadline = min(deadlines.values()) if deadlines else None
+
+    def _update_deadline(self, number: int) -> None:
+        if self._set_deadline(number, self._deadline(number)):
+            self._next_deadline = min(self._deadlines.values()) if self._deadlines else None
+
+    def _set_deadline(self, number: int, deadline: float | None) -> bool:
+        """Store seat ``number``'s deadline; True when it changed."""
+        deadlines = self._deadlines
+        if deadline is None:
+            return deadlines.pop(number, None) is not None
+        if deadlines.get(number) == deadline:
+            return False
+        deadlines[number] = deadline
+        return True
 
     def _deadline(self, number: int) -> float | None:
         duty, since = self._duties.get(number, (None, 0.0))

@@ -423,7 +423,12 @@ class LGMPServer:
     async def _read(self, peer: _Peer, data: bytes = b"") -> None:
         """Read the socket into the connection and its packets into the hub, until it
         closes. ``data``: bytes already read (after a relay listener's header)."""
-        conn, stream, hub, member = peer.conn, peer.stream, self.hub, peer.conn.member
+        conn, hub, member = peer.conn, self.hub, peer.conn.member
+        fd = peer.fd  # trio waits on the number itself: no fileno() call per packet
+        # A read that did not fill READ_SIZE emptied the socket, so the next one
+        # would fail (EAGAIN) until the peer sends again: wait for readability
+        # first instead. Only after a full read is there likely more to take now.
+        drained = True
         while conn.closing is None:
             if not data:
                 deadline = conn.read_deadline()
@@ -431,18 +436,30 @@ class LGMPServer:
                     if deadline is None:
                         # No cancel scope between packets: an idle connection would
                         # hold one (~0.8 KB) for nothing.
-                        data = await stream.receive_some(READ_SIZE)
+                        if drained:
+                            await trio.lowlevel.wait_readable(fd)
+                        else:
+                            await trio.lowlevel.checkpoint()  # a full read: let the others run first
                     else:
-                        data = None
+                        timed_out = True
                         with trio.move_on_at(deadline):
-                            data = await stream.receive_some(READ_SIZE)
-                        if data is None:
+                            await (trio.lowlevel.wait_readable(fd) if drained else trio.lowlevel.checkpoint())
+                            timed_out = False
+                        if timed_out:
                             conn.handle_timer(trio.current_time())
                             self._note_lost(peer)
                             continue
+                    try:
+                        data = os.read(fd, READ_SIZE)  # trio's sockets are non-blocking
+                    except BlockingIOError:  # woken with nothing to read after all
+                        drained = True
+                        continue
+                    except OSError as exc:  # named as trio's receive_some named it (a reset peer...)
+                        raise trio.BrokenResourceError from exc
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                     self._lose(peer, f"read failed: {exc.__class__.__name__}")
                     return
+                drained = len(data) < READ_SIZE
             now = trio.current_time()
             conn.receive_data(data, now)
             notices = peer.served.notices

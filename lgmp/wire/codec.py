@@ -30,6 +30,15 @@ Decoding is therefore two steps:
    Compiled construct skips bounds checks, which is safe only because step 1
    already proved the frame complete and exact; we never hand it anything else.
 
+A body that is only numbers and fixed-length byte runs (SPIN, JOIN, and the
+server's GAME, CARD and REDY) is a *flat layout*: construct's compiler would emit
+one ``struct`` call per field and build two contexts around them, so the codec
+folds the declaration's fields into one ``struct.Struct`` (tag included) instead,
+derived from the same construct nodes at import. The client's CARD is flat too:
+its one condition tests its first byte, so it is tabulated for every byte value
+and picks one of two formats. Tests hold every packet's bytes to construct's
+interpreted build and parse.
+
 ``Decoder`` is pull-style and sans-IO, like h11: ``receive_data`` takes bytes,
 ``next_packet`` returns each whole packet with its stream offset and size, ``None``
 when it needs more bytes, or ``BadBytes`` once the stream stops being LGMP; the
@@ -54,6 +63,7 @@ own packets (or another layout of a v1.0 packet class) beside them.
 from __future__ import annotations
 
 import dataclasses
+import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -66,6 +76,7 @@ from construct import (
     Array,
     Bytes,
     Container,
+    FormatField,
     GreedyBytes,
     If,
     IfThenElse,
@@ -73,10 +84,12 @@ from construct import (
     Int8ub,
     Prefixed,
     Rebuild,
+    Renamed,
     Struct,
     this,
 )
 
+from ..frozen import set_directly
 from .errors import LocalProtocolError, RemoteProtocolError
 from .framing import Buffer, Extent, FrameSize, extent_of
 from .packets import (
@@ -361,37 +374,137 @@ class Dialect:
 _PARSE_CONTEXT = Container(_parsing=True, _building=False, _sizing=False, _params=Container(), _root=None, _index=None)
 _BUILD_CONTEXT = Container(_parsing=False, _building=True, _sizing=False, _params=Container(), _root=None, _index=None)
 
-Parser = Callable[[bytes], Packet]
+#: ``parser(buf, start, stop)``: the packet whose body is ``buf[start:stop]``, a
+#: proven-complete, exact frame (after its tag).
+Parser = Callable[[Buffer, int, int], Packet]
+
+
+@dataclass(frozen=True, slots=True)
+class _FlatLayout:
+    """A body of numbers and fixed-length byte runs, as one ``struct`` format.
+
+    ``to_python``/``to_wire`` hold, per field, the adapter's conversion of the run
+    of bytes (None for a number, which ``struct`` reads and writes as is). A body
+    whose one condition (an ``IfThenElse`` between two numbers of one size) tests
+    its first field, a byte, has two formats: ``chosen[first byte]`` tells whether
+    this one applies or ``otherwise``.
+    """
+
+    body: struct.Struct  # the body alone: parsing reads from just after the tag
+    whole: struct.Struct  # the tag and the body: building writes the packet at once
+    to_python: tuple[Callable[[bytes], Any] | None, ...]
+    to_wire: tuple[Callable[[Any], bytes] | None, ...]
+    chosen: tuple[bool, ...] | None = None
+    otherwise: _FlatLayout | None = None
+
+
+def _ascii_text(raw: bytes) -> str:
+    return raw.decode("ascii", "surrogateescape")
+
+
+def _ascii_bytes(text: str) -> bytes:
+    return text.encode("ascii", "surrogateescape")
+
+
+def _number_format(node: Any) -> str | None:
+    """The struct code of a number field, or None when ``node`` is not one."""
+    if isinstance(node, FormatField) and (node.length == 1 or node.fmtstr[0] in ">!"):
+        return node.fmtstr[-1]  # one byte has no byte order; longer ones are big-endian
+    return None
+
+
+def _flat_layout(body: Struct) -> _FlatLayout | None:
+    """``body`` as one struct format (or two, see ``_FlatLayout``), or None when
+    bytes inside it decide its layout in any other way."""
+    then_formats, else_formats, to_python, to_wire = [], [], [], []
+    condition = None
+    for sub in body.subcons:
+        node = sub.subcon if isinstance(sub, Renamed) else None
+        number = _number_format(node)
+        if number is not None:
+            then_formats.append(number)
+            else_formats.append(number)
+            to_python.append(None)
+            to_wire.append(None)
+            continue
+        if isinstance(node, IfThenElse) and condition is None:
+            then, otherwise = _number_format(node.thensubcon), _number_format(node.elsesubcon)
+            if then is None or otherwise is None or node.thensubcon.length != node.elsesubcon.length:
+                return None
+            condition = node.condfunc
+            then_formats.append(then)
+            else_formats.append(otherwise)
+            to_python.append(None)
+            to_wire.append(None)
+            continue
+        run = node.subcon if isinstance(node, (_ByteTuple, _WireText)) else None
+        if not (isinstance(run, Bytes) and isinstance(run.length, int)):
+            return None
+        then_formats.append(f"{run.length}s")  # packets were checked when built: every run has its length
+        else_formats.append(f"{run.length}s")
+        to_python.append(tuple if isinstance(node, _ByteTuple) else _ascii_text)
+        to_wire.append(bytes if isinstance(node, _ByteTuple) else _ascii_bytes)
+
+    def layout(formats: list[str], **choice: Any) -> _FlatLayout:
+        joined = "".join(formats)
+        return _FlatLayout(struct.Struct(">" + joined), struct.Struct(f">{TAG_LENGTH}s" + joined),
+                           tuple(to_python), tuple(to_wire), **choice)
+
+    if condition is None:
+        return layout(then_formats)
+    first = body.subcons[0]
+    if then_formats[0] != "B" or any(to_python) or not callable(condition):
+        return None
+    try:  # the condition may read the first field only: tabulate it for every byte
+        chosen = tuple(bool(condition({first.name: value})) for value in range(256))
+    except Exception:
+        return None
+    return layout(then_formats, chosen=chosen, otherwise=layout(else_formats))
 
 
 def _parser(declaration: Declaration, compiled: bool) -> Parser:
-    """body bytes (a proven-complete, exact frame without its tag) -> packet."""
+    """(buffer, start, stop) of a proven-complete, exact body -> packet."""
     make = declaration.packet_type
     if not declaration.field_names:
         empty = make()  # nothing to parse; packets are immutable, so one serves every time
-        return lambda body: empty
+        return lambda buf, start, stop: empty
     names = declaration.class_field_names
+    # One struct format serves a fixed layout whose fields come in the class's order.
+    flat = _flat_layout(declaration.body) if compiled and declaration.in_class_order else None
+    if flat is not None and flat.chosen is not None:
+        chosen, then_unpack, else_unpack = flat.chosen, flat.body.unpack_from, flat.otherwise.body.unpack_from
+        return lambda buf, start, stop: make(*(then_unpack if chosen[buf[start]] else else_unpack)(buf, start))
+    if flat is not None:
+        unpack_from, to_python = flat.body.unpack_from, flat.to_python
+        if not any(to_python):
+            return lambda buf, start, stop: make(*unpack_from(buf, start))
+
+        def flat_parser(buf: Buffer, start: int, stop: int) -> Packet:
+            values = unpack_from(buf, start)
+            return make(*[value if convert is None else convert(value) for convert, value in zip(to_python, values)])
+
+        return flat_parser
     if compiled:
         parse = declaration.body.compile().parsefunc
         if declaration.in_class_order:
 
-            def parser(body: bytes) -> Packet:
+            def parser(buf: Buffer, start: int, stop: int) -> Packet:
                 # A compiled Struct's result holds exactly its named fields, in order.
-                return make(*parse(BytesIO(body), _PARSE_CONTEXT).values())
+                return make(*parse(BytesIO(buf[start:stop]), _PARSE_CONTEXT).values())
 
             return parser
 
-        def by_name(body: bytes) -> Packet:
+        def by_name(buf: Buffer, start: int, stop: int) -> Packet:
             # Another order, or a length computed when built: take the class's fields by name.
-            fields = parse(BytesIO(body), _PARSE_CONTEXT)
+            fields = parse(BytesIO(buf[start:stop]), _PARSE_CONTEXT)
             return make(*[fields[name] for name in names])
 
         return by_name
     parse_interpreted = declaration.body.parse
 
-    def interpreted(body: bytes) -> Packet:
+    def interpreted(buf: Buffer, start: int, stop: int) -> Packet:
         # The interpreted Struct's result also carries its stream (``_io``): take the fields by name.
-        fields = parse_interpreted(body)
+        fields = parse_interpreted(buf[start:stop])
         return make(*[fields[name] for name in names])
 
     return interpreted
@@ -401,6 +514,9 @@ def _encoder(declaration: Declaration) -> Callable[[Packet], bytes]:
     tag, names = declaration.tag, declaration.field_names
     if not names:
         return lambda packet: tag
+    flat = _flat_layout(declaration.body)
+    if flat is not None:
+        return _flat_encoder(tag, names, flat)
     build = declaration.body.compile().buildfunc
     values = attrgetter(*names)
     if len(names) == 1:
@@ -416,6 +532,40 @@ def _encoder(declaration: Declaration) -> Callable[[Packet], bytes]:
         return out.getvalue()
 
     return encoder
+
+
+def _flat_encoder(tag: bytes, names: tuple[str, ...], flat: _FlatLayout) -> Callable[[Packet], bytes]:
+    pack, to_wire = flat.whole.pack, flat.to_wire
+    if flat.chosen is not None:  # numbers only, the first one choosing the format
+        chosen, else_pack, values = flat.chosen, flat.otherwise.whole.pack, attrgetter(*names)
+
+        def chosen_encoder(packet: Packet) -> bytes:
+            fields = values(packet)
+            return (pack if chosen[fields[0]] else else_pack)(tag, *fields)
+
+        return chosen_encoder
+    if len(names) == 1:
+        (name,) = names
+        (convert,) = to_wire
+        if convert is None:
+            return lambda packet: pack(tag, getattr(packet, name))
+        return lambda packet: pack(tag, convert(getattr(packet, name)))
+    values = attrgetter(*names)
+    if not any(to_wire):
+        return lambda packet: pack(tag, *values(packet))
+    if to_wire[:-1] == (None,) * (len(names) - 1):  # numbers, then one run (GAME, REDY)
+        last = to_wire[-1]
+
+        def numbers_then_run(packet: Packet) -> bytes:
+            *numbers, run = values(packet)
+            return pack(tag, *numbers, last(run))
+
+        return numbers_then_run
+
+    def flat_encoder(packet: Packet) -> bytes:
+        return pack(tag, *[value if convert is None else convert(value) for convert, value in zip(to_wire, values(packet))])
+
+    return flat_encoder
 
 
 _ENCODERS: dict[type, Callable[[Packet], bytes]] = {}
@@ -448,6 +598,7 @@ def encode_all(packets: Iterable[Packet], dialect: Dialect | None = None) -> byt
 # --- decoding ----------------------------------------------------------------------------
 
 
+@set_directly  # one for every packet received
 @dataclass(frozen=True, slots=True)
 class Decoded:
     """One whole packet and where it was in the stream."""
@@ -565,7 +716,7 @@ class Decoder:
             return None
         try:
             # The frame is complete and exact: safe for compiled construct.
-            packet = parse(buf[pos + TAG_LENGTH : stop])
+            packet = parse(buf, pos + TAG_LENGTH, stop)
         except Exception as exc:  # pragma: no cover - a bug (framing and layout disagree), reported in protocol terms
             return self._fail(f"undecodable body: {exc!r}", tag, pos)
         self._start = stop

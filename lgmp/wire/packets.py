@@ -23,6 +23,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from ..frozen import set_directly
 from .errors import LocalProtocolError
 
 # The wire's limits, which the packets check (lgmp.wire.codec declares the layouts).
@@ -159,6 +160,7 @@ class StartGame:
     """``STRT``: the host starts the game."""
 
 
+@set_directly  # built for every packet of a game
 @dataclass(frozen=True, slots=True)
 class Spin:
     """``SPIN`` number: the number the spinner landed on."""
@@ -169,6 +171,7 @@ class Spin:
         _check_byte(self, "number", self.number)
 
 
+@set_directly  # built for every packet of a game
 @dataclass(frozen=True, slots=True)
 class CardAnswer:
     """``CARD`` action, value: the answer to a card (int8 value when action is 1)."""
@@ -225,6 +228,7 @@ class ReadyResponse:
         _check_bytes(self, "avatars", self.avatars, SEAT_COUNT)
 
 
+@set_directly  # built for every packet of a game
 @dataclass(frozen=True, slots=True)
 class GameUpdate:
     """``GAME`` turn, space kind, occupancy[56]."""
@@ -239,6 +243,7 @@ class GameUpdate:
         _check_bytes(self, "occupancy", self.occupancy, BOARD_SPACES)
 
 
+@set_directly  # built for every packet of a game
 @dataclass(frozen=True, slots=True)
 class CardDealt:
     """``CARD`` kind (space kind of the deck), number (1-based within the deck)."""
