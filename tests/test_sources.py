@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lgmp.game.engine import Duty
 from lgmp.limits import Limits
@@ -60,6 +63,16 @@ def join_from(hub, code, source, name=None, avatar=0, now=0.0):
 ])
 def test_source_key(host, key):
     assert source_key(host) == key
+
+
+@given(st.ip_addresses(v=4).map(str) | st.text(alphabet="0123456789.%", max_size=16))
+def test_an_ipv4_source_key_is_what_parsing_the_address_gives(host):
+    # source_key skips parsing for strings without a colon: the answers stay the same.
+    try:
+        parsed = str(ipaddress.ip_address(host.split("%", 1)[0]))
+    except ValueError:
+        parsed = host
+    assert source_key(host) == parsed
 
 
 # --------------------------------------------------------------------------- Sources on its own

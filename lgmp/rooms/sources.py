@@ -31,6 +31,10 @@ def source_key(host: str) -> str:
     """The source an IP address counts as: IPv4 as it is (an IPv4-mapped IPv6
     address as its IPv4 one); IPv6 by its /64, since one subscriber is routinely
     given a whole /64 and could otherwise pick a fresh address per connection."""
+    if ":" not in host and "%" not in host:
+        # IPv4 as the kernel writes it is already its own key, and any other string
+        # without a colon (a test's name) is too: no parsing on the accept path.
+        return host
     try:
         address = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:

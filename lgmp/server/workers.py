@@ -320,7 +320,7 @@ def _worker_main(worker: _Worker, settings: WorkerSettings, plan: ShardPlan, oth
     for sock in others:
         sock.close()
     name_logs(plan.me)
-    from .shell import LGMPServer
+    from .shell import LGMPServer, tune_collector
 
     store, on_game_finished = _open_results(settings.db)
     server = LGMPServer(
@@ -330,6 +330,7 @@ def _worker_main(worker: _Worker, settings: WorkerSettings, plan: ShardPlan, oth
         on_game_finished=on_game_finished,
         shard=plan,
     )
+    tune_collector()
     member = None
     if settings.cluster is not None:  # the letters are leased over Redis instead of dealt
         from ..cluster.member import ClusterMember
