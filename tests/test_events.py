@@ -16,6 +16,7 @@ from lgmp.game.engine import Duty
 from lgmp.game.rules import CAREERS, Field, wire_salary
 from lgmp.limits import Limits
 from lgmp.rooms.events import (
+    PLAY_FACTS,
     CloseMember,
     Deliver,
     GameOver,
@@ -46,8 +47,8 @@ NAMES = ["", "Ada", "Bo", "Cy", "Di", "Ed", "Flo"]
 class Table:
     """A hub with a host and ``players`` seated players, and a view fed only its events."""
 
-    def __init__(self, players: int, *, seed: int, **limits):
-        self.hub = Hub(seed=seed, limits=Limits(**limits))
+    def __init__(self, players: int, *, seed: int, facts: bool = True, **limits):
+        self.hub = Hub(seed=seed, limits=Limits(**limits), facts=facts)
         self.views = RoomViews()
         self.now = 0.0
         self.events: list = []
@@ -165,6 +166,23 @@ def test_room_facts_redraw_the_room_through_whole_games(seed):
         assert table.view.standings == over.standings
         # Places are finish order: 1..n, each once.
         assert sorted(place for _, place, _, _ in over.standings) == list(range(1, len(over.standings) + 1))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_hub_without_play_facts_sends_and_closes_exactly_the_same(seed):
+    def play(facts: bool) -> list:
+        rng = random.Random(seed)
+        table = Table(1 + seed % 6, seed=seed, facts=facts, turn_timeout=60.0, leave_grace=5.0)
+        for _game in range(2):
+            table.send(table.host, StartGame())
+            while table.room.game is not None:
+                play_step(table, rng)
+        return table.events
+
+    with_facts, without = play(True), play(False)
+    assert any(isinstance(e, PLAY_FACTS) for e in with_facts)
+    assert not any(isinstance(e, PLAY_FACTS) for e in without)
+    assert [e for e in with_facts if not isinstance(e, PLAY_FACTS)] == without
 
 
 def test_store_game_comes_before_its_finl_and_holds_exactly_its_recipients():

@@ -620,3 +620,14 @@ async def test_lgmp_demo_runs_to_completion():
     assert "Final standings:" in out and out.rstrip().endswith("Demo over.")
     standings = out.split("Final standings:")[1].strip().splitlines()
     assert [line.split(".")[0].strip() for line in standings[:3]] == ["1", "2", "3"]
+
+
+def test_play_facts_are_built_only_when_something_reads_them():
+    from lgmp.server.shell import LGMPServer
+
+    plain = LGMPServer(limits=TEST_LIMITS)
+    assert plain.hub.facts is False  # no observer, no other dialect: the effects alone
+    plain.watch(lambda events, now: None)
+    assert plain.hub.facts is True
+    assert LGMPServer(limits=TEST_LIMITS, dialect="unity-2022").hub.facts is True
+    assert LGMPServer(limits=TEST_LIMITS, also_listen=[(0, "unity-2022")]).hub.facts is True

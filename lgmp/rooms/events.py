@@ -19,6 +19,12 @@ alone (a spectator that has seen every event since ``RoomOpened`` knows the
 lobby, every piece's space, the card on the table, tokens, finishes, careers
 and the standings without reading a room's internals).
 
+The *play facts* (``PLAY_FACTS``: a piece moved, the turn changed, a card drawn
+or answered, a token, a finish, a career) come several per packet of a game. A
+hub made with ``facts=False`` -- a server where nothing watches its rooms and no
+connection is rendered in another dialect -- does not build them; the effects
+are the same either way.
+
 Every event names its room by code; seats are 1..6; spaces 0..55. Events are
 validated when built, so a bad one fails where it is made.
 """
@@ -290,3 +296,5 @@ RoomFact = (
     | PieceMoved | TurnChanged | CardDrawn | CardAnswered | TokenGained | PlayerFinished | CareerChosen | GameOver
 )
 Event = Effect | RoomFact
+#: The facts made for every packet of a game: not built by a hub with ``facts=False``.
+PLAY_FACTS = (PieceMoved, TurnChanged, CardDrawn, CardAnswered, TokenGained, PlayerFinished, CareerChosen)

@@ -93,8 +93,11 @@ class _Connection:
 
 class Hub:
     def __init__(self, *, limits: Limits | None = None, seed: int | None = None, server_spins: bool = False,
-                 shard: ShardPlan | None = None):
+                 shard: ShardPlan | None = None, facts: bool = True):
+        """``facts``: build the play facts (``events.PLAY_FACTS``) -- False when nothing
+        will read them (no observer, no renderer): the effects are the same."""
         self.limits = limits or Limits()
+        self.facts = facts
         self.server_spins = server_spins
         self.shard = shard  # replaced whole when the table changes; None: every code is ours
         self.rooms: dict[str, Room] = {}
@@ -335,7 +338,8 @@ class Hub:
             if not self.sources.may_host(conn.source):
                 return self._refuse_join(conn, now, JoinAnswer.LOBBY_FULL, f"JOIN HOST beyond {self.limits.max_rooms_per_source} rooms from {conn.source}")
             code = new_room_code(self._rng, self.rooms, letters)
-            room = Room(code, conn.id, seed=self._rng.getrandbits(63), now=now, limits=self.limits, server_spins=self.server_spins)
+            room = Room(code, conn.id, seed=self._rng.getrandbits(63), now=now, limits=self.limits, server_spins=self.server_spins,
+                        facts=self.facts)
             self.rooms[code] = room
             self._joined(conn, code, hosting=True)
             log.info("[%s host] room created", code)

@@ -138,8 +138,10 @@ class Seat:
 
 
 class Room:
-    def __init__(self, code: str, host: MemberId, *, seed: int, now: float, limits: Limits, server_spins: bool = False):
+    def __init__(self, code: str, host: MemberId, *, seed: int, now: float, limits: Limits, server_spins: bool = False,
+                 facts: bool = True):
         self.code = code
+        self.facts = facts  # build the play facts (events.PLAY_FACTS): someone reads them
         self.host = host
         self.limits = limits
         self.server_spins = server_spins

@@ -1,7 +1,8 @@
 """One game in one room, from STRT to FINL: it exists only while the game runs.
 
 The session turns what the engine did (its ``Changes``) into events -- the GAME
-and CARD packets WIRE.md asks for, and the room facts a view needs -- and keeps
+and CARD packets WIRE.md asks for, and the room facts a view needs (the play
+facts only when the room's ``facts`` is set: someone reads them) -- and keeps
 the per-seat duty clocks: each seat that owes something (a spin, a card answer, a
 career) has a deadline, ``turn_timeout`` after the duty began, or
 ``leave_grace`` after its player left, when the server plays for it with the
@@ -99,12 +100,14 @@ class GameSession:
     def answer(self, seat: int, action: int, value: int, now: float) -> list[Event]:
         turn = self.game.turn
         changes = self.game.act_answer(seat, action, value)
-        return self._apply(changes, now, seat, turn, [CardAnswered(self.code, seat, action, value, False)])
+        events: list[Event] = [CardAnswered(self.code, seat, action, value, False)] if self.room.facts else []
+        return self._apply(changes, now, seat, turn, events)
 
     def choose_career(self, seat: int, field: int, career: str, salary: int, now: float) -> list[Event]:
         turn = self.game.turn
         changes = self.game.act_career(seat, field, career, salary)
-        return self._apply(changes, now, seat, turn, [self._career_chosen(seat, by_server=False)])
+        events: list[Event] = [self._career_chosen(seat, by_server=False)] if self.room.facts else []
+        return self._apply(changes, now, seat, turn, events)
 
     def auto_play(self, seat: int, now: float) -> list[Event]:
         """Do what ``seat`` owes now, by the engine's rule for idle or absent players."""
@@ -113,12 +116,13 @@ class GameSession:
         if duty is Duty.SPIN:
             number = game.draw_spin()
             return self._apply(game.act_spin(seat, number), now, seat, turn, [], spin=number)
+        facts = self.room.facts
         if duty is Duty.ANSWER:
             action, value = game.auto_answer(seat)
             changes = game.act_answer(seat, action, value)
-            return self._apply(changes, now, seat, turn, [CardAnswered(self.code, seat, action, value, True)])
+            return self._apply(changes, now, seat, turn, [CardAnswered(self.code, seat, action, value, True)] if facts else [])
         changes = game.act_auto(seat)  # the career
-        return self._apply(changes, now, seat, turn, [self._career_chosen(seat, by_server=True)])
+        return self._apply(changes, now, seat, turn, [self._career_chosen(seat, by_server=True)] if facts else [])
 
     def _career_chosen(self, seat: int, *, by_server: bool) -> CareerChosen:
         career = self.game.career_of(seat)
@@ -132,13 +136,16 @@ class GameSession:
         before anything else acts; ``turn_before`` is whose turn it was before it.
         """
         game, code, room = self.game, self.code, self.room
+        facts = room.facts  # else only the effects are built: nobody reads the rest
         # Seats whose duty the action may have changed (see _refresh_duties).
         touched = {actor, turn_before, game.turn}
         for seat, start, end, by_card in changes.moves:
-            events.append(PieceMoved(code, seat, start, end, by_card, 0 if by_card else spin))
+            if facts:
+                events.append(PieceMoved(code, seat, start, end, by_card, 0 if by_card else spin))
             touched.add(seat)
-        for seat, field in changes.tokens:
-            events.append(TokenGained(code, seat, int(field)))
+        if facts:
+            for seat, field in changes.tokens:
+                events.append(TokenGained(code, seat, int(field)))
         if changes.landed is not None:
             # A card waits for answers only from the mover's own turn: its turn still.
             self._broadcast_game(game.turn, changes.landed, events)
@@ -146,10 +153,12 @@ class GameSession:
             self._broadcast_game(game.turn, _PLAIN, events)
         for seat, place in changes.finished:
             log.info("[%s seat %d] finished in place %d", code, seat, place)
-            events.append(PlayerFinished(code, seat, place))
+            if facts:
+                events.append(PlayerFinished(code, seat, place))
             touched.add(seat)
         for kind, number, recipients, awaiting in changes.cards:
-            events.append(CardDrawn(code, int(kind), number, recipients, awaiting))
+            if facts:
+                events.append(CardDrawn(code, int(kind), number, recipients, awaiting))
             seats = room.seats
             to = [room.host]
             for n in recipients:
@@ -167,8 +176,10 @@ class GameSession:
 
     def _broadcast_game(self, turn: int, space: int, events: list[Event]) -> list[Event]:
         update = self.last_game = GameUpdate(turn, space, self.game.occupancy())
-        events.append(TurnChanged(self.code, turn, space, update.occupancy))
-        events.append(Deliver(self.room.members(), update))
+        room = self.room
+        if room.facts:
+            events.append(TurnChanged(self.code, turn, space, update.occupancy))
+        events.append(Deliver(room.members(), update))
         return events
 
     def _finish(self, now: float) -> list[Event]:

@@ -166,7 +166,10 @@ class LGMPServer:
         #: (port, dialect name) of every listening port once serving, the main one first.
         self.listening: list[tuple[int, str]] = []
         self._renderers = Renderers()  # connections whose packets are rendered in another dialect
-        self.hub = Hub(limits=self.limits, seed=seed, server_spins=server_spins, shard=shard)
+        # The play facts are built only for readers: a connection rendered in another
+        # dialect, or an observer (``watch``). Without them a game's packets cost less.
+        rendered = any(d.renderer is not None for d in (self.dialect, *(d for _, d in self.also_listen)))
+        self.hub = Hub(limits=self.limits, seed=seed, server_spins=server_spins, shard=shard, facts=rendered)
         self.relay = Relay(self)
         self.relay_listeners: list[trio.SocketListener] = []
         self._peers: dict[int, _Peer] = {}
@@ -189,8 +192,10 @@ class LGMPServer:
     def watch(self, observer: Callable[[list[Event], float], object]) -> None:
         """Call ``observer(events, now)`` with every batch of the core's events, before
         they are carried out. It runs inside the server's loop: it must be quick and
-        must not block (a slow consumer keeps its own bounded queue)."""
+        must not block (a slow consumer keeps its own bounded queue). Call it before
+        serving: rooms made before it do not build the play facts."""
         self._observers.append(observer)
+        self.hub.facts = True
 
     @property
     def open_connections(self) -> int:
