@@ -423,6 +423,30 @@ class SendQueueMachine(RuleBasedStateMachine):
             if not item[0]:
                 del self.model[0]
 
+    @rule(data=st.data())
+    def take(self, data):
+        # The fast lane: everything, when nothing is held; what the socket did not take goes back.
+        taken = self.conn.take()
+        held = any(not isinstance(item, list) for item in self.model)
+        if held:
+            assert taken is None
+            return
+        assert taken == self._offered()
+        if not taken:
+            return
+        assert self.conn.queued_packets == 0 and not self.conn.pending
+        count = data.draw(st.integers(0, len(taken)))
+        self.written += taken[:count]
+        if count < len(taken):
+            self.conn.put_back(count)
+        while count:
+            item = self.model[0]
+            done = min(count, len(item[0]))
+            item[0] = item[0][done:]
+            count -= done
+            if not item[0]:
+                del self.model[0]
+
     @invariant()
     def offers_exactly_what_is_before_the_first_hold(self):
         # So no byte queued behind an unreleased hold is ever offered.

@@ -57,7 +57,7 @@ class Connection:
     __slots__ = (
         "member", "peer", "closing", "lost", "_limits", "_decoder", "_eof",
         "_partial_at", "_partial_since", "_now", "_out", "_queued",
-        "_gap", "_send_at", "_head_started",
+        "_gap", "_send_at", "_head_started", "_holds", "_taken",
     )
 
     def __init__(self, member: int, *, limits: Limits, peer: str = "?", dialect: Dialect | None = None, gap: float = 0.0):
@@ -78,6 +78,8 @@ class Connection:
         self._gap = gap  # seconds between two packets written; 0: as fast as the socket takes them
         self._send_at: float | None = None  # paced: when the next packet may be written (None: at once)
         self._head_started = False  # the first item is partly written: it is on the wire
+        self._holds = 0  # hold tokens in _out
+        self._taken: list | None = None  # what the latest take() took, until the next one
 
     @property
     def dialect(self) -> Dialect:
@@ -206,6 +208,32 @@ class Connection:
             chunk.append(item[0])
         return b"".join(chunk)
 
+    def take(self) -> bytes | None:
+        """The fast lane for an unpaced connection with nothing held: everything
+        queued, taken off the queue on the understanding that the socket takes it
+        all (if it does not, ``put_back(count)`` with what it took). None when the
+        connection is paced or holds something: use ``data_to_send``."""
+        if self._gap or self._holds:
+            return None
+        out = self._out
+        if not out:
+            return b""
+        self._taken = out
+        self._out = []
+        self._queued = 0
+        self._head_started = False
+        if len(out) == 1:
+            return out[0][0]
+        return b"".join([item[0] for item in out])
+
+    def put_back(self, count: int) -> None:
+        """The socket took only ``count`` bytes of what ``take`` returned: the rest goes
+        back to the head of the queue, counted as before."""
+        taken, self._taken = self._taken, None
+        self._out[:0] = taken
+        self._queued += sum(item[1] for item in taken)
+        self.bytes_sent(count)
+
     def bytes_sent(self, count: int, now: float | None = None) -> None:
         """The socket took ``count`` bytes of what ``data_to_send`` returned (at ``now``,
         which a paced connection needs: the next packet waits ``gap`` from then)."""
@@ -263,9 +291,12 @@ class Connection:
         if self.closing is not None:
             return  # nothing can be queued behind it: it would only keep the connection pending
         self._out.append(token)
+        self._holds += 1
 
     def release(self, token: int) -> None:
-        self._out = [item for item in self._out if isinstance(item, list) or item != token]
+        kept = [item for item in self._out if isinstance(item, list) or item != token]
+        self._holds -= len(self._out) - len(kept)
+        self._out = kept
 
     # --- closing -------------------------------------------------------------------
 
@@ -281,4 +312,5 @@ class Connection:
         if not flush:
             self._out.clear()
             self._queued = 0
+            self._holds = 0
             self._head_started = False

@@ -594,7 +594,26 @@ class LGMPServer:
             if rendering:
                 self._render(event, touched)
         for peer in touched:
-            self._write(peer)
+            conn = peer.conn
+            if conn.lost or peer.flusher is not None:
+                self._write(peer)
+                continue
+            data = conn.take()  # the common case: everything queued, straight to the socket
+            if data is None:  # paced, or something waits behind a commit hold
+                self._write(peer)
+            elif data:
+                try:
+                    sent = os.write(peer.fd, data)
+                except BlockingIOError:
+                    sent = 0
+                except OSError as exc:
+                    conn.put_back(0)
+                    conn.send_failed(exc.__class__.__name__)
+                    self._note_lost(peer)
+                    continue
+                if sent < len(data):  # the kernel buffer is full: a flusher writes the rest
+                    conn.put_back(sent)
+                    self._start_flusher(peer)
 
     def _render(self, event: Event, touched: dict[_Peer, None]) -> None:
         """Queue what ``event`` means to each connection of another dialect that it concerns."""
