@@ -61,6 +61,7 @@ from ..rooms.shards import ShardPlan
 from ..wire.codec import encode
 from ..wire.packets import Spin
 from .accept import Acceptor
+from .poller import ReadPoller
 from .connection import Connection
 from .dialects import V1_0_SERVED, Renderers, ServedDialect, served
 from .proxy import ProxyHeaderError, parse_proxy_v2
@@ -127,7 +128,8 @@ class Companion(Protocol):
 class _Peer:
     """A connection's socket-side half: what the shell needs to move its bytes."""
 
-    __slots__ = ("conn", "stream", "fd", "reader", "flusher", "wake", "watch", "relayed", "served", "rendered")
+    __slots__ = ("conn", "stream", "fd", "reader", "flusher", "wake", "watch", "relayed", "served", "rendered",
+                 "partial_deadline")
 
     def __init__(self, conn: Connection, stream: trio.SocketStream, served: ServedDialect = V1_0_SERVED):
         self.conn = conn
@@ -140,6 +142,7 @@ class _Peer:
         self.relayed = False  # it came through another process's relay
         self.served = served  # the dialect its listener speaks
         self.rendered = served.renderer is not None  # sent its renderer's packets, not the core's
+        self.partial_deadline: float | None = None  # the poller times out a started packet then
 
 
 class LGMPServer:
@@ -173,6 +176,7 @@ class LGMPServer:
         self.relay = Relay(self)
         self.relay_listeners: list[trio.SocketListener] = []
         self._peers: dict[int, _Peer] = {}
+        self._poller = ReadPoller()  # reads every connection that is in a room (or cannot be relayed)
         self._lost: list[_Peer] = []  # ended on their own side; the hub is told after the batch
         self._timers_changed = trio.Event()
         self._timer_wakes_at = math.inf  # when the timer task will next look at the hub
@@ -245,6 +249,7 @@ class LGMPServer:
             log.info("LGMP server listening on %s:%d (%s)", host, bound, name)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            nursery.start_soon(self._poller.run)
             nursery.start_soon(self._timer_loop)
             nursery.start_soon(self._store_loop)
             for index, (opened, dialect) in enumerate(ports):
@@ -424,6 +429,7 @@ class LGMPServer:
                 except Exception:  # a bug while handling this connection: it alone pays
                     log.exception("[conn %d %s] handler error", member, self.hub.describe(member))
                     self._lose(peer, "internal error")
+            self._poller.remove(peer.fd)  # nothing more is read
             if conn.closing is None:  # the reader was cancelled: the server is going away
                 self._lose(peer, "closed by the server")
             self._run([])  # tell the hub, if it does not know yet
@@ -439,6 +445,7 @@ class LGMPServer:
                 conn.send_failed("the connection closed first")
                 if peer.wake is not None:
                     peer.wake.set()
+            self._poller.remove(peer.fd)  # before its descriptor is closed and reused
             with trio.CancelScope(shield=True):
                 with trio.move_on_after(1):
                     if peer.flusher is not None:
@@ -450,39 +457,111 @@ class LGMPServer:
 
     async def _read(self, peer: _Peer, data: bytes = b"") -> None:
         """Read the socket into the connection and its packets into the hub, until it
-        closes. ``data``: bytes already read (after a relay listener's header)."""
+        closes. ``data``: bytes already read (after a relay listener's header).
+
+        While a JOIN of this connection may be relayed to another process (``watch``),
+        this task reads it itself, since offering a JOIN to the relay waits. Then the
+        poller reads it (``_readable``) and this task only waits to be cancelled
+        when the connection closes."""
+        conn = peer.conn
+        if peer.watch is not None:
+            await self._read_relayable(peer, data)
+        elif data:
+            self._received(peer, data, trio.current_time())
+        if conn.closing is not None:
+            return
+        self._poller.add(peer.fd, partial(self._readable, peer))
+        self._watch_partial(peer)
+        await trio.sleep_forever()  # cancelled through peer.reader when the connection closes
+
+    def _readable(self, peer: _Peer) -> None:
+        """The poller found the socket readable: read once, hand over what came."""
+        conn = peer.conn
+        if conn.closing is not None:  # closed meanwhile: its task is ending
+            self._poller.remove(peer.fd)
+            return
+        try:
+            try:
+                data = os.read(peer.fd, READ_SIZE)  # trio's sockets are non-blocking
+            except BlockingIOError:  # woken with nothing to read after all
+                return
+            except OSError as exc:  # a reset peer...
+                self._lose(peer, f"read failed: {exc.__class__.__name__}")
+            else:
+                self._received(peer, data, trio.current_time())
+                if conn.closing is None:
+                    self._watch_partial(peer)
+        except Exception:  # a bug while handling this connection: it alone pays
+            log.exception("[conn %d %s] handler error", conn.member, self.hub.describe(conn.member))
+            self._lose(peer, "internal error")
+        if conn.closing is not None:
+            self._poller.remove(peer.fd)
+            self._run([])  # the hub hears of it; the reader task is cancelled, flushes and closes
+
+    def _watch_partial(self, peer: _Peer) -> None:
+        """A packet has started but not completed: time it out (slowloris)."""
+        deadline = peer.conn.read_deadline()
+        if deadline is not None and deadline != peer.partial_deadline:
+            peer.partial_deadline = deadline
+            self._poller.call_at(peer.fd, deadline, partial(self._partial_expired, peer))
+
+    def _partial_expired(self, peer: _Peer, now: float) -> None:
+        conn = peer.conn
+        peer.partial_deadline = None
+        conn.handle_timer(now)
+        if conn.closing is None:
+            self._watch_partial(peer)  # a later packet started since: its own deadline
+            return
+        self._poller.remove(peer.fd)
+        self._note_lost(peer)
+        self._run([])
+
+    def _received(self, peer: _Peer, data: bytes, now: float) -> None:
+        """Bytes read from a connection in a room (or not relayable): its packets to the hub."""
         conn, hub, member = peer.conn, self.hub, peer.conn.member
-        fd = peer.fd  # trio waits on the number itself: no fileno() call per packet
+        conn.receive_data(data, now)
+        notices = peer.served.notices
+        received = self.stats.received
+        while (packet := conn.next_packet()) is not None:
+            kind = type(packet)
+            received[kind] += 1
+            if kind in notices:  # read, and nothing to do but count it
+                self._run(hub.notice(member, now))
+            elif kind is Spin:  # time what the server adds to SPIN->GAME, up to the written GAME
+                started = time.perf_counter()
+                self._run(hub.receive(member, packet, now))
+                self.stats.spin_seconds.observe(time.perf_counter() - started)
+            else:
+                self._run(hub.receive(member, packet, now))
+        self._note_lost(peer)
+
+    async def _read_relayable(self, peer: _Peer, data: bytes = b"") -> None:
+        """Read here while a JOIN may go to another process; return once this
+        connection is in a room here (or closing)."""
+        conn, hub, member = peer.conn, self.hub, peer.conn.member
+        fd = peer.fd
         # A read that did not fill READ_SIZE emptied the socket, so the next one
         # would fail (EAGAIN) until the peer sends again: wait for readability
         # first instead. Only after a full read is there likely more to take now.
         drained = True
-        while conn.closing is None:
+        while conn.closing is None and peer.watch is not None:
             if not data:
                 deadline = conn.read_deadline()
                 try:
-                    if deadline is None:
-                        # No cancel scope between packets: an idle connection would
-                        # hold one (~0.8 KB) for nothing.
-                        if drained:
-                            await trio.lowlevel.wait_readable(fd)
-                        else:
-                            await trio.lowlevel.checkpoint()  # a full read: let the others run first
-                    else:
-                        timed_out = True
-                        with trio.move_on_at(deadline):
-                            await (trio.lowlevel.wait_readable(fd) if drained else trio.lowlevel.checkpoint())
-                            timed_out = False
-                        if timed_out:
-                            conn.handle_timer(trio.current_time())
-                            self._note_lost(peer)
-                            continue
+                    timed_out = True
+                    with trio.move_on_at(math.inf if deadline is None else deadline):
+                        await (trio.lowlevel.wait_readable(fd) if drained else trio.lowlevel.checkpoint())
+                        timed_out = False
+                    if timed_out:
+                        conn.handle_timer(trio.current_time())
+                        self._note_lost(peer)
+                        continue
                     try:
-                        data = os.read(fd, READ_SIZE)  # trio's sockets are non-blocking
-                    except BlockingIOError:  # woken with nothing to read after all
+                        data = os.read(fd, READ_SIZE)
+                    except BlockingIOError:
                         drained = True
                         continue
-                    except OSError as exc:  # named as trio's receive_some named it (a reset peer...)
+                    except OSError as exc:
                         raise trio.BrokenResourceError from exc
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                     self._lose(peer, f"read failed: {exc.__class__.__name__}")
@@ -490,16 +569,12 @@ class LGMPServer:
                 drained = len(data) < READ_SIZE
             now = trio.current_time()
             conn.receive_data(data, now)
-            notices = peer.served.notices
             watch = peer.watch
-            if watch is not None:
-                watch.received(data)
+            watch.received(data)
             data = b""
-            received = self.stats.received
             while (packet := conn.next_packet()) is not None:
-                kind = type(packet)
-                received[kind] += 1
-                if kind in notices:  # read, and nothing to do but count it
+                self.stats.received[type(packet)] += 1
+                if type(packet) in peer.served.notices:
                     self._run(hub.notice(member, now))
                     continue
                 if watch is not None:  # not in a room yet: a JOIN may be another process's
@@ -509,11 +584,6 @@ class LGMPServer:
                     if outcome is Outcome.ANSWERED:
                         now = trio.current_time()
                         continue
-                if kind is Spin:  # time what the server adds to SPIN->GAME, up to the written GAME
-                    started = time.perf_counter()
-                    self._run(hub.receive(member, packet, now))
-                    self.stats.spin_seconds.observe(time.perf_counter() - started)
-                    continue
                 self._run(hub.receive(member, packet, now))
                 if watch is not None and hub.room_of(member) is not None:
                     peer.watch = watch = None  # in a room here: nothing more to relay
