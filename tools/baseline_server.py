@@ -19,8 +19,9 @@ trio and the codec, which the real server pays too. A packet for many members is
 encoded once with ``codec.encode`` and sent to each. Two transports:
 
 * ``--transport direct`` (the default; ``tools.bench``'s yardstick): one task per
-  connection, the shape of ``lgmp.server.shell``. It waits until its socket is
-  readable, reads and decodes with ``codec.Decoder``, and writes the answers
+  connection, the plain trio way (``lgmp.server.shell`` read like this until one
+  poller task came to read every connection in a room). It waits until its socket
+  is readable, reads and decodes with ``codec.Decoder``, and writes the answers
   straight to the peers' non-blocking sockets itself, starting a flusher task only
   while a socket's buffer is full: a floor for what a trio server of that shape
   costs, in CPU and in memory.
@@ -134,7 +135,7 @@ class BaselineServer:
             try:
                 if self.transport == "streams":
                     data = await peer.stream.receive_some(READ_SIZE)
-                else:  # as lgmp's shell reads: no failed recv on an emptied socket
+                else:  # no failed recv on an emptied socket (lgmp's shell avoids it too)
                     if drained:
                         await trio.lowlevel.wait_readable(peer.fd)
                     else:

@@ -14,8 +14,9 @@ generator the other:
 2. **storm / baseline-direct**: the same load generator, the same rooms, against
    ``tools.baseline_server`` (trio + codec, no rooms or rules) with one task per
    connection that reads, decodes, answers and writes straight to the peers'
-   non-blocking sockets -- the shape of our own shell. The ratio of the two
-   servers' packets per CPU-second is the headline figure (target >= 0.8).
+   non-blocking sockets: the plain trio way, and our shell's own shape until
+   one poller task came to read every connection in a room. The ratio of the
+   two servers' packets per CPU-second is the headline figure (target >= 0.8).
    **storm / baseline** is the *streams* baseline, labelled as such: a writer task
    and a memory channel per connection, which our shell no longer has, so it is a
    handicapped yardstick, kept only to compare with older figures

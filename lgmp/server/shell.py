@@ -5,8 +5,12 @@ close, in its sans-IO ``Connection``; what happens in the game, in the pure
 ``Hub``. This module moves bytes and time between them and the operating
 system:
 
-* one task per connection reads the socket into its ``Connection`` and hands
-  the packets to the hub (``_serve_connection``);
+* one task per connection owns its socket's life (``_serve_peer``: admission,
+  the final flush, the close); the reading is done by one poller task for every
+  connection in a room (``lgmp.server.poller``: an epoll set of our own, each
+  socket added once), which hands each read to the ``Connection`` and the
+  packets to the hub (``_readable``). A connection whose JOIN may still go to
+  another process is read by its own task until it is in a room here;
 * the hub's events are carried out in order (``_carry_out``): packets are
   encoded once per broadcast and queued on each recipient's connection, then
   written straight to the non-blocking socket, one write per peer per batch; a
@@ -15,7 +19,9 @@ system:
 * connections that ended on their own side (EOF, bad bytes, a full send queue,
   a failed write) are told to the hub as inputs after the batch, never from
   inside it (``_run``);
-* one timer task sleeps until the hub's next deadline;
+* one timer task sleeps until the hub's next deadline; a packet that started
+  and did not complete times out on the poller's own deadlines;
+* listeners are accepted from in bursts (``lgmp.server.accept``);
 * one store task hands finished games to a worker thread, one at a time, and
   releases the commit hold that keeps their FINL back -- only once the game is
   durable: a failed commit is retried (with back-off, a log line while it is
