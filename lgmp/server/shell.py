@@ -134,14 +134,17 @@ class Companion(Protocol):
 class _Peer:
     """A connection's socket-side half: what the shell needs to move its bytes."""
 
-    __slots__ = ("conn", "stream", "fd", "reader", "flusher", "wake", "watch", "relayed", "served", "rendered",
-                 "partial_deadline")
+    __slots__ = ("conn", "stream", "fd", "reader", "ending", "flusher", "wake", "watch", "relayed", "served",
+                 "rendered", "partial_deadline")
 
     def __init__(self, conn: Connection, stream: trio.SocketStream, served: ServedDialect = V1_0_SERVED):
         self.conn = conn
         self.stream = stream
         self.fd = stream.socket.fileno()
-        self.reader = trio.CancelScope()  # cancelled to stop reading once the connection closes
+        # While a task of its own reads it (a JOIN that may be relayed): cancelled to stop
+        # it once the connection closes. None while the poller reads it.
+        self.reader: trio.CancelScope | None = None
+        self.ending = False  # its flush-and-close has begun
         self.flusher: trio.Event | None = None  # while a flusher task runs: set when it ends
         self.wake: trio.Event | None = None  # set when a hold is released under a waiting flusher
         self.watch: JoinWatch | None = None  # while a JOIN of this connection may still be relayed
@@ -277,7 +280,7 @@ class LGMPServer:
             while self._peers:
                 await trio.sleep(0.01)
         for peer in list(self._peers.values()):
-            peer.reader.cancel()
+            self._stop_reading(peer)
         self._store_send.close()
         with trio.move_on_after(self.limits.shutdown_grace + 5) as waiting:
             await self._store_done.wait()
@@ -326,8 +329,13 @@ class LGMPServer:
             return
         host, port = address[:2]
         peer = self._open(stream, host, "%s:%d" % (host, port), dialect)
-        if peer is not None:
+        if peer is None:
+            return
+        if self.hub.shard is not None:  # its JOIN may be another process's: a task reads it first
             self._nursery.start_soon(self._serve_peer, peer)
+        else:  # no task at all: the poller reads it, a task flushes and closes it at the end
+            self._begin(peer, relayable=True)
+            self._adopt(peer)
 
     def _open(self, stream: trio.SocketStream, host: str, address: str, dialect: ServedDialect) -> _Peer | None:
         """Ask the hub whether a connection from ``host`` may open; if so, its peer.
@@ -419,24 +427,53 @@ class LGMPServer:
         if peer is not None:
             await self._serve_peer(peer, first, relayable)
 
-    async def _serve_peer(self, peer: _Peer, first: bytes = b"", relayable: bool = True) -> None:
-        """Read, hand packets to the hub (or the relay), flush and close: the life of one connection."""
-        conn, stream, member, address = peer.conn, peer.stream, peer.conn.member, peer.conn.peer
+    def _begin(self, peer: _Peer, *, relayable: bool) -> None:
         self.stats.opened += 1
         if relayable and self.hub.shard is not None:
             peer.watch = JoinWatch()
         peer.relayed = not relayable
         self._poke_timer()
-        log.debug("[conn %d %s] connected", member, address)
+        log.debug("[conn %d %s] connected", peer.conn.member, peer.conn.peer)
+
+    async def _serve_peer(self, peer: _Peer, first: bytes = b"", relayable: bool = True) -> None:
+        """A connection that needs a task to begin with -- its JOIN may be relayed, or
+        bytes came with its header: read it here until the poller can (``_read``);
+        if it closes first, flush and close it."""
+        self._begin(peer, relayable=relayable)
+        conn = peer.conn
+        peer.reader = trio.CancelScope()
+        with peer.reader:
+            try:
+                if await self._read(peer, first):
+                    peer.reader = None  # the poller reads it now; this task is not needed
+                    return
+            except Exception:  # a bug while handling this connection: it alone pays
+                log.exception("[conn %d %s] handler error", conn.member, self.hub.describe(conn.member))
+                self._lose(peer, "internal error")
+        peer.reader = None
+        peer.ending = True
+        await self._end_peer(peer)
+
+    def _adopt(self, peer: _Peer) -> None:
+        """From now on the poller reads the connection."""
+        self._poller.add(peer.fd, partial(self._readable, peer))
+        self._watch_partial(peer)
+
+    def _stop_reading(self, peer: _Peer) -> None:
+        """The connection is closing: stop reading it, then flush and close it (bounded)."""
+        if peer.reader is not None:  # its own task reads it: that task goes on to the end
+            peer.reader.cancel()
+        elif not peer.ending:
+            peer.ending = True
+            self._poller.remove(peer.fd)
+            self._nursery.start_soon(self._end_peer, peer)
+
+    async def _end_peer(self, peer: _Peer) -> None:
+        """Flush what is queued (bounded) and close: the end of every connection."""
+        conn, stream, member, address = peer.conn, peer.stream, peer.conn.member, peer.conn.peer
         try:
-            with peer.reader:
-                try:
-                    await self._read(peer, first)
-                except Exception:  # a bug while handling this connection: it alone pays
-                    log.exception("[conn %d %s] handler error", member, self.hub.describe(member))
-                    self._lose(peer, "internal error")
             self._poller.remove(peer.fd)  # nothing more is read
-            if conn.closing is None:  # the reader was cancelled: the server is going away
+            if conn.closing is None:  # stopped from outside: the server is going away
                 self._lose(peer, "closed by the server")
             self._run([])  # tell the hub, if it does not know yet
             await self._final_flush(peer)
@@ -461,24 +498,20 @@ class LGMPServer:
                 await stream.aclose()  # even when the flusher did not end in time
             log.info("[conn %d %s] closed: %s", member, address, conn.closing)
 
-    async def _read(self, peer: _Peer, data: bytes = b"") -> None:
-        """Read the socket into the connection and its packets into the hub, until it
-        closes. ``data``: bytes already read (after a relay listener's header).
-
-        While a JOIN of this connection may be relayed to another process (``watch``),
-        this task reads it itself, since offering a JOIN to the relay waits. Then the
-        poller reads it (``_readable``) and this task only waits to be cancelled
-        when the connection closes."""
+    async def _read(self, peer: _Peer, data: bytes = b"") -> bool:
+        """Read the connection while its task must (a JOIN that may be relayed to another
+        process, since offering it waits), then hand it to the poller: True once the
+        poller reads it, False if it closed first. ``data``: bytes already read (after
+        a relay listener's header)."""
         conn = peer.conn
         if peer.watch is not None:
             await self._read_relayable(peer, data)
         elif data:
             self._received(peer, data, trio.current_time())
         if conn.closing is not None:
-            return
-        self._poller.add(peer.fd, partial(self._readable, peer))
-        self._watch_partial(peer)
-        await trio.sleep_forever()  # cancelled through peer.reader when the connection closes
+            return False
+        self._adopt(peer)
+        return True
 
     def _readable(self, peer: _Peer) -> None:
         """The poller found the socket readable: read once, hand over what came."""
@@ -502,7 +535,7 @@ class LGMPServer:
             self._lose(peer, "internal error")
         if conn.closing is not None:
             self._poller.remove(peer.fd)
-            self._run([])  # the hub hears of it; the reader task is cancelled, flushes and closes
+            self._run([])  # the hub hears of it; a task flushes and closes it
 
     def _watch_partial(self, peer: _Peer) -> None:
         """A packet has started but not completed: time it out (slowloris)."""
@@ -622,7 +655,7 @@ class LGMPServer:
         self._carry_out(events)
         while self._lost:
             peer = self._lost.pop(0)
-            peer.reader.cancel()  # its reader stops; it flushes and closes
+            self._stop_reading(peer)  # it flushes and closes
             try:
                 events = self.hub.disconnect(peer.conn.member, trio.current_time(), peer.conn.closing)
             except Exception:  # a bug in a room's leave handling: log it, keep serving
@@ -663,7 +696,7 @@ class LGMPServer:
                 peer = peers.get(event.member)
                 if peer is not None and peer.conn.closing is None:
                     peer.conn.close(event.reason)
-                    peer.reader.cancel()  # the reader ends, flushes what is queued (bounded) and closes
+                    self._stop_reading(peer)  # it flushes what is queued (bounded) and closes
                     touched[peer] = None
             elif kind is StoreGame:
                 self._store(event)
