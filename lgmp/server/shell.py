@@ -5,12 +5,13 @@ close, in its sans-IO ``Connection``; what happens in the game, in the pure
 ``Hub``. This module moves bytes and time between them and the operating
 system:
 
-* one task per connection owns its socket's life (``_serve_peer``: admission,
-  the final flush, the close); the reading is done by one poller task for every
-  connection in a room (``lgmp.server.poller``: an epoll set of our own, each
-  socket added once), which hands each read to the ``Connection`` and the
-  packets to the hub (``_readable``). A connection whose JOIN may still go to
-  another process is read by its own task until it is in a room here;
+* one poller task reads every connection (``lgmp.server.poller``: an epoll set
+  of our own, each socket added once) and hands each read to the
+  ``Connection`` and its packets to the hub (``_readable``); a connection has
+  no task of its own while it is open, only once it closes (``_end_peer``:
+  the bounded final flush, then the close). A connection whose JOIN may still
+  go to another process, or that starts with a PROXY header, is read by a task
+  of its own until it is in a room here (``_serve_peer``);
 * the hub's events are carried out in order (``_carry_out``): packets are
   encoded once per broadcast and queued on each recipient's connection, then
   written straight to the non-blocking socket, one write per peer per batch; a
