@@ -71,8 +71,8 @@ class Connection:
         self._partial_at = -1  # stream offset of the partial packet the clock runs for
         self._partial_since = 0.0
         self._now = 0.0  # when the latest bytes arrived
-        # What the socket has not taken yet, in order: [bytes, packet count, snapshot
-        # key] items, and hold tokens (ints) that keep everything behind them until released.
+        # What the socket has not taken yet, in order: (bytes, packet count, snapshot
+        # key) items, and hold tokens (ints) that keep everything behind them until released.
         self._out: list = []
         self._queued = 0  # packets in _out: always the sum of its items' counts
         self._gap = gap  # seconds between two packets written; 0: as fast as the socket takes them
@@ -171,12 +171,12 @@ class Connection:
         if self._queued > self._limits.send_queue:
             self._lose(f"send queue full ({self._limits.send_queue} packets)", flush=False)
             return
-        self._out.append([data, packets, snapshot])
+        self._out.append((data, packets, snapshot))
 
     def _drop_superseded(self, snapshot: Hashable) -> None:
         out, keep = self._out, []
         for index, item in enumerate(out):
-            if isinstance(item, list) and item[2] == snapshot and not (index == 0 and self._head_started):
+            if type(item) is tuple and item[2] == snapshot and not (index == 0 and self._head_started):
                 self._queued -= item[1]
             else:
                 keep.append(item)
@@ -191,7 +191,7 @@ class Connection:
         took in part goes at once).
         """
         out = self._out
-        if not out or not isinstance(out[0], list):
+        if not out or not type(out[0]) is tuple:
             return b""
         if self._gap:
             if now is None:
@@ -203,7 +203,7 @@ class Connection:
             return out[0][0]
         chunk = []
         for item in out:
-            if not isinstance(item, list):
+            if not type(item) is tuple:
                 break
             chunk.append(item[0])
         return b"".join(chunk)
@@ -218,7 +218,7 @@ class Connection:
         out = self._out
         if not out:
             return b""
-        self._taken = out
+        self._taken = out  # kept only for put_back
         self._out = []
         self._queued = 0
         self._head_started = False
@@ -249,7 +249,7 @@ class Connection:
                 if self._gap:
                     self._send_at = now + self._gap
             else:  # a packet counts until it is fully written
-                item[0] = data[count:]
+                out[0] = (data[count:], item[1], item[2])
                 count = 0
                 self._head_started = True
 
@@ -269,7 +269,7 @@ class Connection:
     @property
     def wants_write(self) -> bool:
         """Bytes are queued and nothing holds them."""
-        return bool(self._out) and isinstance(self._out[0], list)
+        return bool(self._out) and type(self._out[0]) is tuple
 
     @property
     def pending(self) -> bool:
@@ -279,12 +279,12 @@ class Connection:
     @property
     def holds(self) -> tuple[int, ...]:
         """The hold tokens still in the queue."""
-        return tuple(item for item in self._out if not isinstance(item, list))
+        return tuple(item for item in self._out if not type(item) is tuple)
 
     @property
     def held(self) -> bool:
         """Queued bytes wait behind a commit hold."""
-        return bool(self._out) and not isinstance(self._out[0], list)
+        return bool(self._out) and not type(self._out[0]) is tuple
 
     def hold(self, token: int) -> None:
         """Keep everything queued after this point until ``release(token)``."""
@@ -294,7 +294,7 @@ class Connection:
         self._holds += 1
 
     def release(self, token: int) -> None:
-        kept = [item for item in self._out if isinstance(item, list) or item != token]
+        kept = [item for item in self._out if type(item) is tuple or item != token]
         self._holds -= len(self._out) - len(kept)
         self._out = kept
 
