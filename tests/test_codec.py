@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 from construct import Bytes, GreedyBytes, Int8sb, Int8ub, Struct, this
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lgmp.wire import codec
 from lgmp.wire.codec import (
@@ -303,6 +304,26 @@ def test_receive_data_takes_any_buffer():
         decoder.receive_data(kind(b"SPIN\x04RE"))
         decoder.receive_data(kind(b"DY\x01A\x02"))
         assert [f.packet for f in drain(decoder)] == [Spin(4), ReadyRequest("A", 2)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(client_packets, max_size=8), st.data())
+def test_take_packet_gives_next_packets_packets_under_any_chunking(packets, data):
+    wire = b"".join(encode(p) for p in packets) + data.draw(st.sampled_from([b"", b"SPI", b"XXXX"]))
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=6)))
+    with_offsets, bare = Decoder(C2S), Decoder(C2S)
+    taken, taken_bare = [], []
+    for start, stop in zip([0, *cuts], [*cuts, len(wire)]):
+        with_offsets.receive_data(wire[start:stop])
+        bare.receive_data(wire[start:stop])
+        taken += drain(with_offsets)
+        while (found := bare.take_packet()) is not None:
+            taken_bare.append(found)
+            if isinstance(found, BadBytes):
+                break
+    assert [f if isinstance(f, BadBytes) else f.packet for f in taken] == taken_bare
+    assert [f.packet for f in taken if not isinstance(f, BadBytes)] == packets
+    assert (bare.offset, bare.buffered, bare.failed) == (with_offsets.offset, with_offsets.buffered, with_offsets.failed)
 
 
 def test_partial_packet_waits():

@@ -131,3 +131,34 @@ async def test_once_stopped_it_takes_no_more_sockets():
     assert len(poller) == 0
     a.close()
     a2.close()
+
+
+async def test_after_round_runs_once_per_round_after_its_callbacks():
+    rounds = []
+    poller = ReadPoller(after_round=lambda: rounds.append(list(seen)))
+    pairs = [_pair() for _ in range(3)]
+    seen: list[int] = []
+    in_round: list[bool] = []
+
+    def reader(sock):
+        def readable():
+            in_round.append(poller.in_round)
+            sock.recv(100)
+            seen.append(sock.fileno())
+        return readable
+
+    for ours, _ in pairs:
+        poller.add(ours.fileno(), reader(ours))
+    for _, theirs in pairs:  # all three readable before the poller first looks
+        theirs.send(b"x")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(poller.run)
+        with trio.fail_after(5):
+            while len(seen) < 3:
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    assert in_round == [True, True, True] and poller.in_round is False
+    assert rounds == [seen]  # one round saw all three, and the hook ran after them
+    for a, b in pairs:
+        a.close()
+        b.close()

@@ -151,10 +151,10 @@ class BaselineServer:
             if not data:
                 return
             decoder.receive_data(data)
-            while (found := decoder.next_packet()) is not None:
-                if isinstance(found, BadBytes):
+            while (found := decoder.take_packet()) is not None:  # as lgmp's Connection takes them
+                if found.__class__ is BadBytes:
                     return
-                self._handle(peer, found.packet)
+                self._handle(peer, found)
 
     async def _write_loop(self, peer: _Peer) -> None:
         async for data in peer.receive:

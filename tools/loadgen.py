@@ -443,12 +443,12 @@ class LoadGen:
         now = time.perf_counter()
         decoder = conn.decoder
         decoder.receive_data(data)
-        while (found := decoder.next_packet()) is not None:
-            if isinstance(found, BadBytes):
+        while (found := decoder.take_packet()) is not None:
+            if found.__class__ is BadBytes:
                 self.error(f"bad bytes from the server: {found.error()}")
                 self._lost(conn)
                 return
-            self._packet(conn, found.packet, now)
+            self._packet(conn, found, now)
             if conn.closed:
                 return
 

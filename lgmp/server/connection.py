@@ -115,7 +115,7 @@ class Connection:
         if self.closing is not None:
             return None
         decoder = self._decoder
-        item = decoder.next_packet()
+        item = decoder.take_packet()
         if item is None:
             if self._eof:
                 self._lose("peer closed" if not decoder.buffered else "peer closed inside a packet")
@@ -126,7 +126,7 @@ class Connection:
         if type(item) is BadBytes:
             self._lose(f"bad bytes: {item.error()}")
             return None
-        return item.packet
+        return item
 
     def read_deadline(self) -> float | None:
         """When ``handle_timer`` must next be called: the partial packet's deadline."""

@@ -43,7 +43,12 @@ POLL_BATCH = 256
 
 
 class ReadPoller:
-    def __init__(self) -> None:
+    def __init__(self, *, after_round: Callable[[], object] | None = None) -> None:
+        """``after_round``: called after each round's callbacks (the shell looks at its
+        timers once per round instead of once per packet); ``in_round`` is True while
+        the callbacks run."""
+        self._after_round = after_round
+        self.in_round = False
         self._epoll = select.epoll()
         self._callbacks: dict[int, Callable[[], object]] = {}
         self._timers: list[tuple[float, int, int]] = []  # (when, sequence, fd): a heap
@@ -99,15 +104,24 @@ class ReadPoller:
                 self._scope = None
                 if self._timers:
                     self._expire(trio.current_time())
-                for fd, _ in epoll.poll(0, POLL_BATCH):
-                    callback = callbacks.get(fd)
-                    if callback is None:
-                        continue
-                    try:
-                        callback()
-                    except Exception:  # the shell's callbacks catch their own; this is a last guard
-                        log.exception("a read callback failed; dropping its socket from the poller")
-                        self.remove(fd)
+                ready = epoll.poll(0, POLL_BATCH)
+                if not ready:
+                    continue
+                self.in_round = True
+                try:
+                    for fd, _ in ready:
+                        callback = callbacks.get(fd)
+                        if callback is None:
+                            continue
+                        try:
+                            callback()
+                        except Exception:  # the shell's callbacks catch their own; this is a last guard
+                            log.exception("a read callback failed; dropping its socket from the poller")
+                            self.remove(fd)
+                finally:
+                    self.in_round = False
+                if self._after_round is not None:
+                    self._after_round()
         finally:
             self._scope = None
             self.close()

@@ -186,7 +186,9 @@ class LGMPServer:
         self.relay = Relay(self)
         self.relay_listeners: list[trio.SocketListener] = []
         self._peers: dict[int, _Peer] = {}
-        self._poller = ReadPoller()  # reads every connection that is in a room (or cannot be relayed)
+        # Reads every open connection (but those a task of their own reads first). Its
+        # callbacks' batches leave the timer to be looked at once per round.
+        self._poller = ReadPoller(after_round=self._poke_timer)
         self._lost: list[_Peer] = []  # ended on their own side; the hub is told after the batch
         self._timers_changed = trio.Event()
         self._timer_wakes_at = math.inf  # when the timer task will next look at the hub
@@ -663,7 +665,8 @@ class LGMPServer:
                 log.exception("[conn %d] handling the disconnect failed", peer.conn.member)
                 continue
             self._carry_out(events)
-        self._poke_timer()
+        if not self._poller.in_round:  # else once, after the round (the timer task cannot run before)
+            self._poke_timer()
 
     def _carry_out(self, events: list[Event]) -> None:
         if self._observers and events:

@@ -662,6 +662,7 @@ class Decoder:
         self._buffer = b""  # received bytes; those before _start are decoded
         self._start = 0
         self._base = 0  # stream offset of _buffer[0]
+        self._last_size = 0  # of the packet take_packet returned last
         self._failed: BadBytes | None = None
 
     @property
@@ -694,6 +695,15 @@ class Decoder:
 
     def next_packet(self) -> Decoded | BadBytes | None:
         """The next whole packet; None until more bytes arrive; BadBytes from bad bytes on."""
+        found = self.take_packet()
+        if found is None or found.__class__ is BadBytes:
+            return found
+        size = self._last_size
+        return Decoded(found, self._base + self._start - size, size)
+
+    def take_packet(self) -> Packet | BadBytes | None:
+        """As ``next_packet``, but the packet alone, without where it was in the stream:
+        for a reader that needs no offsets (the server, per packet)."""
         if self._failed is not None:
             return self._failed
         buf, pos = self._buffer, self._start
@@ -720,7 +730,8 @@ class Decoder:
         except Exception as exc:  # pragma: no cover - a bug (framing and layout disagree), reported in protocol terms
             return self._fail(f"undecodable body: {exc!r}", tag, pos)
         self._start = stop
-        return Decoded(packet, self._base + pos, size)
+        self._last_size = size
+        return packet
 
     def end_of_stream(self) -> BadBytes | None:
         """The stream ended: ``BadBytes`` if it ended inside a packet (or in bad bytes).
