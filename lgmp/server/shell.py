@@ -716,16 +716,16 @@ class LGMPServer:
                 self._write(peer)
             elif data:
                 try:
-                    sent = os.write(peer.fd, data)
+                    written = os.write(peer.fd, data)
                 except BlockingIOError:
-                    sent = 0
+                    written = 0
                 except OSError as exc:
                     conn.put_back(0)
                     conn.send_failed(exc.__class__.__name__)
                     self._note_lost(peer)
                     continue
-                if sent < len(data):  # the kernel buffer is full: a flusher writes the rest
-                    conn.put_back(sent)
+                if written < len(data):  # the kernel buffer is full: a flusher writes the rest
+                    conn.put_back(written)
                     self._start_flusher(peer)
 
     def _render(self, event: Event, touched: dict[_Peer, None]) -> None:
