@@ -103,3 +103,19 @@ async def test_an_error_met_mid_burst_comes_after_the_sockets_already_accepted(m
             client.close()
         acceptor.close()
         await listener.aclose()
+
+
+async def test_an_acceptor_whose_listener_closed_while_it_was_not_waiting_says_closed():
+    # The accept loop may be elsewhere (backing off after EMFILE) when the listener
+    # closes: its next accept must not accept through the duplicate, nor wait on -1.
+    listener = await _listener()
+    port = listener.socket.getsockname()[1]
+    acceptor = Acceptor(listener)
+    client = socket.create_connection(("127.0.0.1", port))  # queued: the duplicate could take it
+    await listener.aclose()
+    try:
+        with trio.fail_after(5), pytest.raises(trio.ClosedResourceError):
+            await acceptor.accept()
+    finally:
+        acceptor.close()
+        client.close()

@@ -376,3 +376,33 @@ async def test_a_relayed_client_that_never_reads_is_closed_by_its_owner(workers)
             await trio.sleep(0.05)
     assert not w2.server.open_connections, f"the relay still holds the sleeper {time.monotonic() - t1:.1f} s later"
     sleeper.close()
+
+
+async def test_a_connection_evicted_before_its_reading_task_starts_is_ended_once(monkeypatch):
+    # With a shard plan each connection starts with a task of its own. Two sockets in
+    # one accept burst at max_connections=1: the second's admission evicts the first
+    # before the first's task has run. It must be flushed and closed once, not twice.
+    (relay,) = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    plan = ShardPlan.for_workers(0, [relay.socket.getsockname()[:2]])
+    server = LGMPServer(limits=dataclasses.replace(TEST_LIMITS, max_connections=1), seed=1, shard=plan)
+    ended: list[int] = []
+    real_end = LGMPServer._end_peer
+
+    async def counting_end(self, peer):
+        ended.append(peer.conn.member)
+        await real_end(self, peer)
+
+    monkeypatch.setattr(LGMPServer, "_end_peer", counting_end)
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(functools.partial(server.serve, "127.0.0.1", 0, relay_listeners=[relay]))
+        first = socket.create_connection(("127.0.0.1", port))
+        second = socket.create_connection(("127.0.0.1", port))
+        with trio.fail_after(5):
+            while server.stats.opened + sum(server.stats.closed.values()) < 2:
+                await trio.sleep(0.01)
+        await trio.sleep(0.2)
+        assert sum(server.stats.closed.values()) == 1  # one eviction, counted once
+        assert len(ended) == 1  # and ended once
+        nursery.cancel_scope.cancel()
+    first.close()
+    second.close()

@@ -631,3 +631,58 @@ def test_play_facts_are_built_only_when_something_reads_them():
     assert plain.hub.facts is True
     assert LGMPServer(limits=TEST_LIMITS, dialect="unity-2022").hub.facts is True
     assert LGMPServer(limits=TEST_LIMITS, also_listen=[(0, "unity-2022")]).hub.facts is True
+
+
+async def test_serving_cancelled_without_shutdown_still_closes_every_socket():
+    import functools
+    import socket
+
+    from lgmp.server.shell import LGMPServer
+
+    server = LGMPServer(limits=TEST_LIMITS)
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(functools.partial(server.serve, "127.0.0.1", 0))
+        client = socket.create_connection(("127.0.0.1", port))
+        with trio.fail_after(5):
+            while server.open_connections < 1:
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()  # no shutdown(): a crash, an embedding that stops
+    client.settimeout(5)
+    try:
+        assert client.recv(100) == b""  # the server's side is closed, not left open
+        assert server.open_connections == 0
+    finally:
+        client.close()
+
+
+async def test_listeners_closed_while_accepting_backs_off_do_not_crash_the_server(monkeypatch):
+    import errno
+    import functools
+    import socket
+
+    from lgmp.server.accept import Acceptor
+    from lgmp.server.shell import LGMPServer
+
+    real_accept = Acceptor.accept
+    failed = trio.Event()
+
+    async def emfile_once(self):
+        if not failed.is_set():
+            await trio.lowlevel.wait_readable(self._waited)
+            failed.set()
+            raise OSError(errno.EMFILE, "Too many open files")  # the loop backs off 0.1 s
+        return await real_accept(self)
+
+    monkeypatch.setattr(Acceptor, "accept", emfile_once)
+    server = LGMPServer(limits=TEST_LIMITS)
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(functools.partial(server.serve, "127.0.0.1", 0))
+        client = socket.create_connection(("127.0.0.1", port))
+        with trio.fail_after(5):
+            await failed.wait()
+        for listener in server.listeners:  # shutdown's first step, during the back-off
+            await listener.aclose()
+        await trio.sleep(0.3)  # the loop wakes and must end quietly (a crash fails the nursery)
+        assert server.open_connections == 0  # nothing was accepted after the close
+        nursery.cancel_scope.cancel()
+    client.close()

@@ -18,7 +18,9 @@ when the acceptor is.
 Errors are trio's: the ones trio ignores (a connection reset before it was
 accepted...) are skipped; any other ``OSError`` -- the capacity errors
 ``EMFILE``, ``ENFILE``, ``ENOMEM``, ``ENOBUFS`` among them -- is raised, after
-the sockets already accepted in the burst have been returned.
+the sockets already accepted in the burst have been returned. Once the listener
+is closed -- while waiting, or at any time before the next call -- ``accept``
+raises ``trio.ClosedResourceError``, never accepts through the duplicate.
 """
 
 from __future__ import annotations
@@ -64,7 +66,11 @@ class Acceptor:
             error, self._error = self._error, None
             raise error
         while True:
+            self._check_open()
             await trio.lowlevel.wait_readable(self._waited)
+            # Closed while we were being woken: the duplicate still listens, but the
+            # server has stopped accepting.
+            self._check_open()
             accepted = []
             for _ in range(ACCEPT_BURST):
                 try:
@@ -74,8 +80,6 @@ class Acceptor:
                 except OSError as exc:
                     if exc.errno in _SKIPPED:
                         continue
-                    if exc.errno == errno.EBADF:  # the listener closed under us
-                        raise trio.ClosedResourceError from None
                     if not accepted:
                         raise
                     self._error = exc
@@ -83,6 +87,10 @@ class Acceptor:
                 accepted.append((trio.SocketStream(trio.socket.from_stdlib_socket(sock)), address))
             if accepted:
                 return accepted
+
+    def _check_open(self) -> None:
+        if self._waited.fileno() < 0:  # the listener was closed (aclose): so are we
+            raise trio.ClosedResourceError("the listener is closed")
 
     def close(self) -> None:
         self._sock.close()

@@ -10,8 +10,8 @@ takes the packets those bytes completed one by one (``next_packet``); it queues 
 socket took (``bytes_sent``). Time is passed in: ``next_deadline()`` tells when
 the connection next needs looking at -- ``read_deadline()``, when a partial
 packet times out (``handle_timer(now)`` does that), or ``send_deadline()``, when
-the next paced packet may be written. The shell's reader waits on the first,
-its writer on the second.
+the next paced packet may be written. The shell's poller times out the first,
+its flusher waits on the second.
 
 What it owns:
 
@@ -79,7 +79,7 @@ class Connection:
         self._send_at: float | None = None  # paced: when the next packet may be written (None: at once)
         self._head_started = False  # the first item is partly written: it is on the wire
         self._holds = 0  # hold tokens in _out
-        self._taken: list | None = None  # what the latest take() took, until the next one
+        self._taken: list | tuple | None = None  # what the latest take() took (one item: itself), until the next
 
     @property
     def dialect(self) -> Dialect:
@@ -218,7 +218,7 @@ class Connection:
         out = self._out
         if not out:
             return b""
-        self._taken = out  # kept only for put_back
+        self._taken = out if len(out) > 1 else out[0]  # only for put_back: an item alone, usually
         self._out = []
         self._queued = 0
         self._head_started = False
@@ -230,6 +230,8 @@ class Connection:
         """The socket took only ``count`` bytes of what ``take`` returned: the rest goes
         back to the head of the queue, counted as before."""
         taken, self._taken = self._taken, None
+        if type(taken) is tuple:
+            taken = [taken]
         self._out[:0] = taken
         self._queued += sum(item[1] for item in taken)
         self.bytes_sent(count)

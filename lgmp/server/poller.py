@@ -1,4 +1,4 @@
-"""One task reads every settled connection: a level-triggered epoll set of our own.
+"""One task reads every open connection: a level-triggered epoll set of our own.
 
 With a task per connection, each packet a client sends costs trio a wake-up of
 that task -- its socket armed in trio's epoll (an ``epoll_ctl`` per wait), the
@@ -49,7 +49,8 @@ class ReadPoller:
         the callbacks run."""
         self._after_round = after_round
         self.in_round = False
-        self._epoll = select.epoll()
+        self._epoll: select.epoll | None = None  # made when first needed, closed when run ends
+        self._stopped = False  # run has ended: the server is going away
         self._callbacks: dict[int, Callable[[], object]] = {}
         self._timers: list[tuple[float, int, int]] = []  # (when, sequence, fd): a heap
         self._timer_of: dict[int, tuple[float, int, Callable[[float], object]]] = {}  # fd -> (when, sequence, callback)
@@ -62,9 +63,9 @@ class ReadPoller:
     def add(self, fd: int, on_readable: Callable[[], object]) -> None:
         """From now on ``on_readable()`` is called whenever ``fd`` is readable (never,
         once the poller has stopped: the server is going away)."""
-        if self._epoll.closed:
+        if self._stopped:
             return
-        self._epoll.register(fd, select.EPOLLIN)
+        self._open().register(fd, select.EPOLLIN)
         self._callbacks[fd] = on_readable
 
     def remove(self, fd: int) -> None:
@@ -73,7 +74,7 @@ class ReadPoller:
             self._timer_of.pop(fd, None)
             try:
                 self._epoll.unregister(fd)
-            except (OSError, ValueError):  # closed already (the socket: the kernel dropped it; the set: stopped)
+            except OSError:  # the socket is closed already: the kernel dropped it from the set
                 pass
 
     def call_at(self, fd: int, when: float, callback: Callable[[float], object]) -> None:
@@ -88,12 +89,15 @@ class ReadPoller:
         if scope is not None and when < scope.deadline:
             scope.deadline = when
 
-    def close(self) -> None:
-        self._epoll.close()
+    def _open(self) -> select.epoll:
+        if self._epoll is None:
+            self._epoll = select.epoll()
+        return self._epoll
 
     async def run(self) -> None:
-        """Read until cancelled."""
-        epoll, callbacks = self._epoll, self._callbacks
+        """Read until cancelled. Run again, it starts afresh (an empty set)."""
+        self._stopped = False
+        epoll, callbacks = self._open(), self._callbacks
         try:
             while True:
                 # The wait ends when a socket is readable or the earliest deadline
@@ -124,7 +128,12 @@ class ReadPoller:
                     self._after_round()
         finally:
             self._scope = None
-            self.close()
+            self._stopped = True
+            self._epoll = None
+            epoll.close()
+            callbacks.clear()
+            self._timers.clear()
+            self._timer_of.clear()
 
     def _next_deadline(self) -> float:
         timers, current = self._timers, self._timer_of

@@ -10,8 +10,9 @@ system:
   ``Connection`` and its packets to the hub (``_readable``); a connection has
   no task of its own while it is open, only once it closes (``_end_peer``:
   the bounded final flush, then the close). A connection whose JOIN may still
-  go to another process, or that starts with a PROXY header, is read by a task
-  of its own until it is in a room here (``_serve_peer``);
+  go to another process is read by a task of its own until it is in a room
+  here, and one that starts with a PROXY header until the header is read
+  (``_serve_peer``);
 * the hub's events are carried out in order (``_carry_out``): packets are
   encoded once per broadcast and queued on each recipient's connection, then
   written straight to the non-blocking socket, one write per peer per batch; a
@@ -107,7 +108,7 @@ _ACCEPT_BACKOFF = 0.1  # seconds: long enough for a closing socket to free its d
 
 # The cyclic garbage collector's first threshold (allocations between young
 # collections). A server keeps a handful of long-lived objects per connection
-# (its task, socket, Connection, decoder, seat) and frees nearly everything else
+# (its socket, Connection, decoder, seat) and frees nearly everything else
 # by reference counting, so the default (700) only makes it walk young objects
 # that are about to be kept anyway: seating 19,000 connections spent 13 % of its
 # CPU in the collector. The older generations keep their default ratios.
@@ -259,19 +260,30 @@ class LGMPServer:
         self.listening = [(opened[0].socket.getsockname()[1], dialect.name) for opened, dialect in ports]
         for bound, name in self.listening:
             log.info("LGMP server listening on %s:%d (%s)", host, bound, name)
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            nursery.start_soon(self._poller.run)
-            nursery.start_soon(self._timer_loop)
-            nursery.start_soon(self._store_loop)
-            for index, (opened, dialect) in enumerate(ports):
-                # None: the socket's peer is the client, admitted as it is accepted.
-                serve = partial(self._serve_proxied, dialect=dialect) if proxy_protocol and index == 0 else None
-                for listener in opened:
-                    nursery.start_soon(self._accept_loop, listener, serve, dialect)
-            for listener in self.relay_listeners:
-                nursery.start_soon(self._accept_loop, listener, self._serve_relayed)
-            task_status.started(self.port)
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._poller.run)
+                nursery.start_soon(self._timer_loop)
+                nursery.start_soon(self._store_loop)
+                for index, (opened, dialect) in enumerate(ports):
+                    # None: the socket's peer is the client, admitted as it is accepted.
+                    serve = partial(self._serve_proxied, dialect=dialect) if proxy_protocol and index == 0 else None
+                    for listener in opened:
+                        nursery.start_soon(self._accept_loop, listener, serve, dialect)
+                for listener in self.relay_listeners:
+                    nursery.start_soon(self._accept_loop, listener, self._serve_relayed)
+                task_status.started(self.port)
+        finally:
+            self._close_what_is_left()
+
+    def _close_what_is_left(self) -> None:
+        """Serving ended without ``shutdown`` (cancelled, or a bug): connections the
+        poller read have no task to close them, so close their sockets here."""
+        for peer in list(self._peers.values()):
+            self._poller.remove(peer.fd)
+            peer.stream.socket.close()
+        self._peers.clear()
 
     async def shutdown(self) -> None:
         """Stop accepting, RSET every member of every room, close them, flush the store."""
@@ -324,7 +336,7 @@ class LGMPServer:
 
     def _accepted(self, stream: trio.SocketStream, address, serve: Callable | None, dialect: ServedDialect) -> None:
         if len(self._peers) + self._handshakes >= self.limits.max_connections + CLOSING_SLACK:
-            self._refuse(stream, "?", f"{len(self._peers)} sockets open or closing")
+            self._refuse(stream, "%s:%s" % tuple(address[:2]), f"{len(self._peers)} sockets open or closing")
             return
         if serve is not None:
             self._handshakes += 1
@@ -335,6 +347,10 @@ class LGMPServer:
         if peer is None:
             return
         if self.hub.shard is not None:  # its JOIN may be another process's: a task reads it first
+            # Its scope exists from now on: stopping it before the task starts (an
+            # eviction by the next socket of this burst, a shutdown) cancels that task,
+            # which then ends the connection -- once.
+            peer.reader = trio.CancelScope()
             self._nursery.start_soon(self._serve_peer, peer)
         else:  # no task at all: the poller reads it, a task flushes and closes it at the end
             self._begin(peer, relayable=True)
@@ -444,7 +460,8 @@ class LGMPServer:
         if it closes first, flush and close it."""
         self._begin(peer, relayable=relayable)
         conn = peer.conn
-        peer.reader = trio.CancelScope()
+        if peer.reader is None:
+            peer.reader = trio.CancelScope()
         with peer.reader:
             try:
                 if await self._read(peer, first):
@@ -550,10 +567,14 @@ class LGMPServer:
     def _partial_expired(self, peer: _Peer, now: float) -> None:
         conn = peer.conn
         peer.partial_deadline = None
-        conn.handle_timer(now)
-        if conn.closing is None:
-            self._watch_partial(peer)  # a later packet started since: its own deadline
-            return
+        try:
+            conn.handle_timer(now)
+            if conn.closing is None:
+                self._watch_partial(peer)  # a later packet started since: its own deadline
+                return
+        except Exception:  # a bug: this connection alone pays
+            log.exception("[conn %d %s] packet timer error", conn.member, self.hub.describe(conn.member))
+            self._lose(peer, "internal error")
         self._poller.remove(peer.fd)
         self._note_lost(peer)
         self._run([])
