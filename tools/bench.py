@@ -57,7 +57,8 @@ CPU per client packet, and the server's own Python per client packet above what
 the baseline's own Python spends (target <= 25 us).
 
 To measure a change: ``python -m tools.bench --server-root ../other-checkout``
-(both servers run from there; the load generator stays the same), and
+(our server runs from there; the baseline and the load generator stay this
+checkout's, so both checkouts are held against the same yardstick), and
 ``--only storm,paced`` to run some phases.
 
 ``lgmp serve --workers`` (run only when asked: ``--only workers``, about 2 minutes):
@@ -189,7 +190,7 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def server_argv(kind: str, args: argparse.Namespace, *, profile_to: str | None = None, http: bool = False,
                 workers: int = 0) -> list[str]:
     if kind == "lgmp":
-        argv = ["lgmp.cli", "--log-level", args.server_log_level, "serve", "--no-db", "--no-http", "--port", "0",
+        argv = ["lgmp.cli", "--log-level", args.server_log_level, "serve", "--no-db", "--port", "0",
                 *(["--http", "127.0.0.1:0"] if http else ["--no-http"]),
                 *(["--workers", str(workers)] if workers else []),
                 "--seed", str(args.seed),  # the same games every run: the card mix sets the packet mix
@@ -212,8 +213,10 @@ def run_phase(phase: Phase, args: argparse.Namespace, *, profile_to: str | None 
     name = phase.name if args.repeats <= 1 or profile_to else f"{phase.name}-r{round_ + 1}"
     _log(f"--- {name}: {phase.title} ({phase.server} server) ---")
     http = phase.spectators > 0
+    # --server-root swaps the lgmp server only: the baseline is this checkout's yardstick.
+    root = args.server_root if phase.server == "lgmp" else None
     server = ServerProcess(server_argv(phase.server, args, profile_to=profile_to, http=http, workers=phase.workers),
-                           os.path.join(out, f"server-{name}.log"), root=args.server_root, http=http)
+                           os.path.join(out, f"server-{name}.log"), root=root, http=http)
     if phase.idle_per_worker:
         try:
             return run_idle_per_worker(phase, args, server)
@@ -692,8 +695,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spectators", type=int, default=100, help="storm-http: live spectator streams (default 100)")
     p.add_argument("--watched-rooms", type=int, default=10, help="storm-http: rooms they watch (default 10)")
     p.add_argument("--server-root", default=None, metavar="DIR",
-                   help="run the servers from another checkout (its lgmp package, which the baseline's codec "
-                        "comes from too), e.g. to measure a patch; the load generator stays this one")
+                   help="run our server from another checkout (its lgmp package), e.g. to measure a patch; "
+                        "the baseline and the load generator stay this checkout's")
     return p
 
 
@@ -755,7 +758,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"LGMP benchmark: {os.cpu_count()} CPUs; each server and its load generator in separate processes over loopback; "
           f"{args.repeats} interleaved round(s), medians shown"
-          + (f"; servers run from {args.server_root}" if args.server_root else ""))
+          + (f"; our server runs from {args.server_root}" if args.server_root else ""))
     print()
     print(table(list(results.values())) if results else "(no phase completed)")
     print()
