@@ -49,6 +49,19 @@ def test_quick_bench_runs_and_prints_figures(tmp_path: Path) -> None:
     assert results["idle-lgmp"]["idle"]["connections"] == 200
 
 
+@pytest.mark.slow
+def test_quick_bench_of_observation_runs_with_http_on_and_spectators_watching(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.bench", "--quick", "--only", "storm-http", "--no-plot", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "bench.json").read_text())["results"]["storm-http"]
+    assert result["packets_in"] > 0 and not result["errors"], result
+    assert result["spectators"]["streams"] == 100 and result["spectators"]["rooms"] == 4, result["spectators"]
+    assert re.search(r"observation: turn storm with HTTP on and 100 spectators on 4 rooms", done.stdout), done.stdout
+
+
 def test_latency_plot_is_written(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     from tools.loadgen import plot_latency

@@ -367,8 +367,9 @@ def phases(args: argparse.Namespace) -> list[Phase]:
         out.append(Phase("paced-lgmp", "lgmp", f"paced, {args.paced_rooms} rooms x {args.spin_rate:g} spin/s",
                          ["--rooms", str(args.paced_rooms), "--spin-rate", str(args.spin_rate),
                           "--duration", str(args.paced_duration), "--warmup", str(args.paced_warmup)]))
-    out.append(Phase("storm-http", "lgmp", f"{title}, HTTP on, {args.spectators} spectators on {args.watched_rooms} rooms",
-                     storm, spectators=args.spectators, watched=args.watched_rooms, optional=True))
+    watched = min(args.watched_rooms, args.storm_rooms)  # no more rooms than are playing
+    out.append(Phase("storm-http", "lgmp", f"{title}, HTTP on, {args.spectators} spectators on {watched} rooms",
+                     storm, spectators=args.spectators, watched=watched, optional=True))
     if args.idle:
         idle = ["--idle", str(args.idle), "--rooms", str(args.idle_rooms),
                 "--duration", str(args.idle_duration), "--warmup", str(args.warmup)]
