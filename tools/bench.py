@@ -547,8 +547,9 @@ def verdicts(results: dict[str, dict], args: argparse.Namespace, runs: dict[str,
     watched = results.get("storm-http")
     if watched and watched.get("packets_per_cpu_s"):
         sp = watched.get("spectators", {})
-        line = (f"observation: turn storm with HTTP on and {sp.get('streams', 0)} spectators on {sp.get('rooms', 0)} rooms "
-                f"({sp.get('updates', 0):,} updates, {sp.get('bytes', 0) / 1e6:.1f} MB received): "
+        # (medians of several rounds may be halves: counts are shown whole)
+        line = (f"observation: turn storm with HTTP on and {sp.get('streams', 0):.0f} spectators on {sp.get('rooms', 0):.0f} rooms "
+                f"({sp.get('updates', 0):,.0f} updates, {sp.get('bytes', 0) / 1e6:.1f} MB received): "
                 f"{watched['packets_per_cpu_s']:,.0f} pkts/CPU-s, SPIN->GAME p99 {watched['latency']['p99_ms']:.2f} ms")
         if ours and ours.get("packets_per_cpu_s"):
             line += (f"; HTTP off: {ours['packets_per_cpu_s']:,.0f} pkts/CPU-s, p99 {ours['latency']['p99_ms']:.2f} ms; "
