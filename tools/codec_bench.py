@@ -2,7 +2,7 @@
 
 Three readings of the same bytes:
 - ``compiled``: what the server uses, decoding with ``Decoder.receive_data`` and
-  ``next_packet`` as a reader of the socket does: the framer, then one ``struct``
+  ``take_packet`` as the server's connections do: the framer, then one ``struct``
   format derived from the declaration for the flat layouts (SPIN, CARD, JOIN, GAME...)
   and compiled construct for the rest (REDY, CRER, the server's JOIN, FINL),
 - ``interpreted``: the same framer with interpreted construct,
@@ -198,7 +198,7 @@ def measure(packets: int, repeat: int) -> list[tuple[str, str, float]]:
             n = 0
             for chunk in chunks:
                 decoder.receive_data(chunk)
-                while decoder.next_packet() is not None:  # a good stream: every one is a Decoded
+                while decoder.take_packet() is not None:  # a good stream: every one is a packet
                     n += 1
             return n
 
