@@ -413,8 +413,12 @@ class SendQueueMachine(RuleBasedStateMachine):
     def write(self, data):
         offered = self.conn.data_to_send()
         count = data.draw(st.integers(0, len(offered)))
-        self.written += offered[:count]
         self.conn.bytes_sent(count)
+        self._socket_took(offered, count)
+
+    def _socket_took(self, offered: bytes, count: int) -> None:
+        """The model's side of a write: ``count`` bytes of ``offered`` left, in order."""
+        self.written += offered[:count]
         while count:
             item = self.model[0]
             taken = min(count, len(item[0]))
@@ -436,16 +440,9 @@ class SendQueueMachine(RuleBasedStateMachine):
             return
         assert self.conn.queued_packets == 0 and not self.conn.pending
         count = data.draw(st.integers(0, len(taken)))
-        self.written += taken[:count]
         if count < len(taken):
             self.conn.put_back(count)
-        while count:
-            item = self.model[0]
-            done = min(count, len(item[0]))
-            item[0] = item[0][done:]
-            count -= done
-            if not item[0]:
-                del self.model[0]
+        self._socket_took(taken, count)
 
     @invariant()
     def offers_exactly_what_is_before_the_first_hold(self):
