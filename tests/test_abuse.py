@@ -374,7 +374,7 @@ async def test_finl_waits_for_a_store_that_keeps_failing_and_never_goes_on_a_tim
     # Real time (a mock clock runs ahead while the store's thread works): the time after
     # which the FINL used to go anyway (STORE_WAIT) and the late warning are made short.
     monkeypatch.setattr("lgmp.server.shell.STORE_WAIT", 0.3)
-    monkeypatch.setattr("lgmp.server.shell.STORE_LATE", 0.5)
+    monkeypatch.setattr("lgmp.server.commits.STORE_LATE", 0.5)
     attempts = []
     healthy = threading.Event()
 

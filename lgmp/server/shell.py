@@ -24,10 +24,10 @@ system:
 * one timer task sleeps until the hub's next deadline; a packet that started
   and did not complete times out on the poller's own deadlines;
 * listeners are accepted from in bursts (``lgmp.server.accept``);
-* one store task hands finished games to a worker thread, one at a time, and
-  releases the commit hold that keeps their FINL back -- only once the game is
-  durable: a failed commit is retried (with back-off, a log line while it is
-  late) for as long as the process lives, never given up on a timeout;
+* a finished game's members hold what is queued after it (a commit hold) and
+  the game goes to ``lgmp.server.commits``, which stores games in a worker
+  thread, one at a time, retrying for as long as it takes; the hold is
+  released (``_release``) only once the game is durable;
 * with a shard plan (``shard``: several processes share the code letters), a
   JOIN for another process's letter is handed to ``lgmp.server.relay`` instead
   of the hub, and the relay listener takes connections relayed from the others.
@@ -69,6 +69,7 @@ from ..rooms.shards import ShardPlan
 from ..wire.codec import encode
 from ..wire.packets import Spin
 from .accept import Acceptor
+from .commits import Committer, OnGameFinished
 from .poller import ReadPoller
 from .connection import Connection
 from .dialects import V1_0_SERVED, Renderers, ServedDialect, served
@@ -84,13 +85,6 @@ READ_SIZE = 65536  # one read's worth; the decoder frames it all at once
 # behind a commit is given this long for it; then it closes without the FINL,
 # never with a FINL for a game that is not stored.
 STORE_WAIT = 10.0
-# A failed commit is tried again after STORE_RETRY_FIRST seconds, doubling up to
-# STORE_RETRY_MAX: soon enough for a lock that clears, gentle on a broken disk.
-STORE_RETRY_FIRST = 0.5
-STORE_RETRY_MAX = 5.0
-# While a game's results are not stored after STORE_LATE seconds, say so (and
-# again every STORE_LATE): its players are waiting for their FINL.
-STORE_LATE = 5.0
 # Sockets the server has closed but not yet let go of (flushing an RSET, say), and
 # sockets still reading their PROXY header, may exceed max_connections by this
 # many; beyond it new sockets are refused.
@@ -114,7 +108,6 @@ _ACCEPT_BACKOFF = 0.1  # seconds: long enough for a closing socket to free its d
 # CPU in the collector. The older generations keep their default ratios.
 GC_FIRST_THRESHOLD = 10_000
 
-OnGameFinished = Callable[[StoreGame, float, float], object]
 
 
 def tune_collector() -> None:
@@ -193,15 +186,14 @@ class LGMPServer:
         self._lost: list[_Peer] = []  # ended on their own side; the hub is told after the batch
         self._timers_changed = trio.Event()
         self._timer_wakes_at = math.inf  # when the timer task will next look at the hub
-        self._on_game_finished = on_game_finished
         self._holds = 0  # commit-hold tokens handed out
-        self._store_send, self._store_receive = trio.open_memory_channel(math.inf)
         self.port: int | None = None
         self.listeners: list[trio.SocketListener] = []
         self._nursery: trio.Nursery | None = None
-        self._store_done = trio.Event()
         self._observers: list[Callable[[list[Event], float], object]] = []
         self.stats = ShellStats()  # counters only the shell sees (connections, packets, timings)
+        # Finished games go to the store in order; their FINL waits for it (``_store``).
+        self._committer = Committer(on_game_finished, stats=self.stats, release=self._release)
         self._handshakes = 0  # sockets reading their PROXY header: not in the hub yet
         self._refused = 0  # refused since the last log line about it
         self._refusal_log_at = -math.inf
@@ -265,7 +257,7 @@ class LGMPServer:
                 self._nursery = nursery
                 nursery.start_soon(self._poller.run)
                 nursery.start_soon(self._timer_loop)
-                nursery.start_soon(self._store_loop)
+                nursery.start_soon(self._committer.run)
                 for index, (opened, dialect) in enumerate(ports):
                     # None: the socket's peer is the client, admitted as it is accepted.
                     serve = partial(self._serve_proxied, dialect=dialect) if proxy_protocol and index == 0 else None
@@ -296,9 +288,9 @@ class LGMPServer:
                 await trio.sleep(0.01)
         for peer in list(self._peers.values()):
             self._stop_reading(peer)
-        self._store_send.close()
+        self._committer.close()
         with trio.move_on_after(self.limits.shutdown_grace + 5) as waiting:
-            await self._store_done.wait()
+            await self._committer.done.wait()
         if waiting.cancelled_caught:
             log.error("shutting down with finished games whose results could not be stored; their FINL was never sent")
         # The store's last commits released FINLs (and the RSETs behind them): give
@@ -833,7 +825,7 @@ class LGMPServer:
     def _store(self, game: StoreGame) -> None:
         """Hold the room's later packets until ``game`` is stored, and queue it for the store."""
         token = 0
-        if self._on_game_finished is not None:
+        if self._committer.stores:
             self._holds += 1
             token = self._holds
             for member in game.hold:
@@ -842,56 +834,10 @@ class LGMPServer:
                     peer.conn.hold(token)
         # The core's clock is trio's (monotonic); the results want the wall clock.
         ended = time.time() - (trio.current_time() - game.record.ended_at)
-        started = ended - game.record.duration
-        try:
-            self._store_send.send_nowait((game, started, ended, token))
-        except trio.ClosedResourceError:  # shutting down: one try, here and now
-            log.error("[%s] game finished during shutdown; storing it now", game.room)
-            if self._commit(game, started, ended):
-                self._release(game, token)
-
-    def _commit(self, game: StoreGame, started: float, ended: float) -> bool:
-        """One attempt at storing ``game``: True once it is durable."""
-        try:
-            if self._on_game_finished is not None:
-                self._on_game_finished(game, started, ended)
-            return True
-        except Exception:
-            log.exception("[%s] storing the game's results failed; its FINL waits, and it will be tried again", game.room)
-            return False
-
-    async def _store_durably(self, game: StoreGame, started: float, ended: float) -> None:
-        """Store ``game``, trying again after every failure, for as long as it takes.
-
-        Its FINL is held until then: a FINL must describe a stored game, so no
-        timeout ever lets it go first. While it is late a warning says so.
-        """
-        began = trio.current_time()
-        attempts = 0
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._warn_while_late, game, began)
-            while True:
-                attempts += 1
-                with trio.CancelScope(shield=True):  # a worker thread cannot be cancelled mid-commit
-                    started_at = time.perf_counter()
-                    stored = await trio.to_thread.run_sync(self._commit, game, started, ended)
-                    self.stats.commit_seconds.observe(time.perf_counter() - started_at)
-                if stored:
-                    break
-                await trio.sleep(min(STORE_RETRY_MAX, STORE_RETRY_FIRST * 2 ** (attempts - 1)))
-            nursery.cancel_scope.cancel()
-        took = trio.current_time() - began
-        if attempts > 1 or took >= STORE_LATE:
-            log.warning("[%s] results stored after %.1f s (%d attempt%s); its FINL goes out now",
-                        game.room, took, attempts, "" if attempts == 1 else "s")
-
-    async def _warn_while_late(self, game: StoreGame, began: float) -> None:
-        while True:
-            await trio.sleep(STORE_LATE)
-            log.warning("[%s] results still not stored after %.0f s (is the results database locked or unwritable?); "
-                        "its players' FINL waits until they are", game.room, trio.current_time() - began)
+        self._committer.submit(game, ended - game.record.duration, ended, token)
 
     def _release(self, game: StoreGame, token: int) -> None:
+        """``game`` is durable: what its members' connections held goes out."""
         if not token:
             return
         for member in game.hold:
@@ -900,16 +846,6 @@ class LGMPServer:
                 peer.conn.release(token)
                 if peer.wake is not None:
                     peer.wake.set()
-
-    async def _store_loop(self) -> None:
-        """Hands finished games to the store in a worker thread, one at a time, in order."""
-        try:
-            async for game, started, ended, token in self._store_receive:
-                if self._on_game_finished is not None:
-                    await self._store_durably(game, started, ended)
-                self._release(game, token)
-        finally:
-            self._store_done.set()
 
     # --- timers ----------------------------------------------------------------------
 
