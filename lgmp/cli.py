@@ -434,7 +434,7 @@ def _serve_workers(args: argparse.Namespace, workers: int, cluster, db: str | No
 
 def _serve(args: argparse.Namespace) -> int:
     from .results.journal import durable_results
-    from .server.shell import run_server
+    from .server.process import run_server
     from .server.workers import worker_count
 
     try:

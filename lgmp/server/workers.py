@@ -320,7 +320,8 @@ def _worker_main(worker: _Worker, settings: WorkerSettings, plan: ShardPlan, oth
     for sock in others:
         sock.close()
     name_logs(plan.me)
-    from .shell import LGMPServer, tune_collector
+    from .process import tune_collector
+    from .shell import LGMPServer
 
     store, on_game_finished = _open_results(settings.db)
     server = LGMPServer(
