@@ -162,3 +162,32 @@ async def test_after_round_runs_once_per_round_after_its_callbacks():
     for a, b in pairs:
         a.close()
         b.close()
+
+
+async def test_more_ready_sockets_than_a_round_takes_are_served_over_several_rounds(monkeypatch):
+    monkeypatch.setattr("lgmp.server.poller.POLL_BATCH", 2)
+    rounds = []
+    poller = ReadPoller(after_round=lambda: rounds.append(len(seen)))
+    pairs = [_pair() for _ in range(5)]
+    seen: list[int] = []
+
+    def reader(sock):
+        def readable():
+            sock.recv(100)
+            seen.append(sock.fileno())
+        return readable
+
+    for ours, theirs in pairs:
+        poller.add(ours.fileno(), reader(ours))
+        theirs.send(b"x")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(poller.run)
+        with trio.fail_after(5):
+            while len(seen) < 5:
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    assert sorted(seen) == sorted(ours.fileno() for ours, _ in pairs)  # each once
+    assert rounds[:3] == [2, 4, 5]  # at most two per round, the scheduler running between
+    for a, b in pairs:
+        a.close()
+        b.close()
