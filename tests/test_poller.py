@@ -17,6 +17,16 @@ def _pair() -> tuple[socket.socket, socket.socket]:
     return a, b
 
 
+async def _poll_until(poller: ReadPoller, done) -> None:
+    """Run ``poller`` until ``done()`` (within 5 s), then stop it."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(poller.run)
+        with trio.fail_after(5):
+            while not done():
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+
+
 async def test_each_readable_socket_gets_its_callback_until_removed():
     poller = ReadPoller()
     pairs = [_pair() for _ in range(5)]
@@ -151,12 +161,7 @@ async def test_after_round_runs_once_per_round_after_its_callbacks():
         poller.add(ours.fileno(), reader(ours))
     for _, theirs in pairs:  # all three readable before the poller first looks
         theirs.send(b"x")
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(poller.run)
-        with trio.fail_after(5):
-            while len(seen) < 3:
-                await trio.sleep(0.01)
-        nursery.cancel_scope.cancel()
+    await _poll_until(poller, lambda: len(seen) == 3)
     assert in_round == [True, True, True] and poller.in_round is False
     assert rounds == [seen]  # one round saw all three, and the hook ran after them
     for a, b in pairs:
@@ -180,12 +185,7 @@ async def test_more_ready_sockets_than_a_round_takes_are_served_over_several_rou
     for ours, theirs in pairs:
         poller.add(ours.fileno(), reader(ours))
         theirs.send(b"x")
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(poller.run)
-        with trio.fail_after(5):
-            while len(seen) < 5:
-                await trio.sleep(0.01)
-        nursery.cancel_scope.cancel()
+    await _poll_until(poller, lambda: len(seen) == 5)
     assert sorted(seen) == sorted(ours.fileno() for ours, _ in pairs)  # each once
     assert rounds[:3] == [2, 4, 5]  # at most two per round, the scheduler running between
     for a, b in pairs:
