@@ -39,10 +39,7 @@ from lgmp.wire.packets import (
     FinalResults,
     GameUpdate,
     JoinAnswer,
-    JoinRequest,
     ReadyAnswer,
-    ReadyRequest,
-    ReadyResponse,
     Reset,
     StartGame,
 )
@@ -193,10 +190,10 @@ def test_one_address_takes_no_more_than_its_share_while_a_game_elsewhere_plays_o
     assert len(ordered) >= 100 and p99 < 0.050, f"SPIN->GAME p99 {p99 * 1000:.1f} ms over {len(ordered)} spins"
 
 
-async def test_at_max_connections_seated_players_come_first(nursery):
-    # One address fills the server with connections that never join; a player whose
-    # phone dropped mid-game still gets back in (the oldest idle socket makes way).
-    server, port = await start(nursery, max_connections=40, max_unjoined_per_source=0, leave_grace=60.0)
+async def ann_drops_mid_game(port: int):
+    """A host (127.0.0.3) starts a game for Ann (seat 1, from 127.0.0.4) and Bob (seat 2,
+    from 127.0.0.5, who stays: the room lives on); Ann's connection drops once the game
+    is under way. Returns the host, the room code and Bob."""
     host = await client_from("127.0.0.3", port)
     code = await host.host_room()
     ann = await client_from("127.0.0.4", port)
@@ -205,7 +202,15 @@ async def test_at_max_connections_seated_players_come_first(nursery):
     assert await bob.join(code) is JoinAnswer.PLAYER and await bob.ready("Bob", 2) is ReadyAnswer.ACCEPTED
     await host.send(StartGame())
     await ann.wait_for(GameUpdate)
-    await ann.aclose()  # Ann's phone drops...
+    await ann.aclose()
+    return host, code, bob
+
+
+async def test_at_max_connections_seated_players_come_first(nursery):
+    # One address fills the server with connections that never join; a player whose
+    # phone dropped mid-game still gets back in (the oldest idle socket makes way).
+    server, port = await start(nursery, max_connections=40, max_unjoined_per_source=0, leave_grace=60.0)
+    host, code, bob = await ann_drops_mid_game(port)  # Ann's phone drops...
     with trio.fail_after(5):
         while server.hub.connection_count > 2:
             await trio.sleep(0.01)
@@ -225,15 +230,7 @@ async def test_at_max_connections_seated_players_come_first(nursery):
 
 async def test_a_thousand_rejoin_guesses_never_take_the_seat_and_the_player_gets_it_back(nursery, autojump_clock):
     server, port = await start(nursery, leave_grace=5.0)
-    host = await client_from("127.0.0.3", port)
-    code = await host.host_room()
-    ann = await client_from("127.0.0.4", port)
-    assert await ann.join(code) is JoinAnswer.PLAYER and await ann.ready("Ann", 1) is ReadyAnswer.ACCEPTED
-    bob = await client_from("127.0.0.5", port)
-    assert await bob.join(code) is JoinAnswer.PLAYER and await bob.ready("Bob", 2) is ReadyAnswer.ACCEPTED
-    await host.send(StartGame())
-    await ann.wait_for(GameUpdate)
-    await ann.aclose()
+    host, code, bob = await ann_drops_mid_game(port)
     await trio.sleep(0.1)
     room = server.hub.rooms[code]
     guesses = answers_1 = 0
@@ -267,15 +264,7 @@ async def test_a_thousand_rejoin_guesses_never_take_the_seat_and_the_player_gets
 
 async def test_a_phone_on_a_new_address_gets_its_seat_after_the_delay(nursery, autojump_clock):
     server, port = await start(nursery, leave_grace=5.0, foreign_reclaim_delay=30.0)
-    host = await client_from("127.0.0.3", port)
-    code = await host.host_room()
-    ann = await client_from("127.0.0.4", port)
-    assert await ann.join(code) is JoinAnswer.PLAYER and await ann.ready("Ann", 1) is ReadyAnswer.ACCEPTED
-    bob = await client_from("127.0.0.5", port)  # stays: the room lives on
-    assert await bob.join(code) is JoinAnswer.PLAYER and await bob.ready("Bob", 2) is ReadyAnswer.ACCEPTED
-    await host.send(StartGame())
-    await ann.wait_for(GameUpdate)
-    await ann.aclose()
+    host, code, bob = await ann_drops_mid_game(port)
     await trio.sleep(1)
     phone = await client_from("127.0.0.9", port)  # Ann's phone, now on mobile data
     assert await phone.join(code) is JoinAnswer.PLAYER

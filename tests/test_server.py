@@ -686,3 +686,16 @@ async def test_listeners_closed_while_accepting_backs_off_do_not_crash_the_serve
         assert server.open_connections == 0  # nothing was accepted after the close
         nursery.cancel_scope.cancel()
     client.close()
+
+
+def test_a_serving_process_collects_young_objects_less_often_and_freezes_its_start_up_objects():
+    import subprocess
+    import sys
+
+    # In a process of its own: freezing would change this test process's collector.
+    code = ("import gc; from lgmp.server.process import GC_FIRST_THRESHOLD, tune_collector; "
+            "before = gc.get_threshold(); tune_collector(); after = gc.get_threshold(); "
+            "assert after == (GC_FIRST_THRESHOLD, before[1], before[2]), (before, after); "
+            "assert GC_FIRST_THRESHOLD > before[0]; assert gc.get_freeze_count() > 1000, gc.get_freeze_count()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -38,6 +38,16 @@ async def connect_from(source: str, port: int) -> trio.SocketStream:
     return await trio.open_tcp_stream(HOST, port, local_address=source)
 
 
+async def _connect_or_pause(source: str, port: int) -> trio.SocketStream | None:
+    """A connection, or None after a short pause when the server refused it (the
+    attackers keep trying for as long as their attack lasts)."""
+    try:
+        return await connect_from(source, port)
+    except OSError:
+        await trio.sleep(0.05)
+        return None
+
+
 async def client_from(source: str, port: int) -> LGMPClient:
     return LGMPClient(await connect_from(source, port))
 
@@ -72,10 +82,8 @@ async def hold_sockets(port: int, seconds: float, source: str, sockets: int, pac
 
     async def holder() -> None:
         while trio.current_time() < deadline:
-            try:
-                stream = await connect_from(source, port)
-            except OSError:
-                await trio.sleep(0.05)
+            stream = await _connect_or_pause(source, port)
+            if stream is None:
                 continue
             state["opened"] += 1
             served = closed = False
@@ -192,10 +200,8 @@ async def enumerate_codes(port: int, seconds: float, source: str, workers: int, 
 
     async def worker() -> None:
         while trio.current_time() < deadline:
-            try:
-                stream = await connect_from(source, port)
-            except OSError:
-                await trio.sleep(0.05)
+            stream = await _connect_or_pause(source, port)
+            if stream is None:
                 continue
             state["connections"] += 1
             decoder = Decoder(Direction.SERVER_TO_CLIENT)
