@@ -31,6 +31,7 @@ from lgmp.wire.packets import (
     StartGame,
 )
 from lgmp.game.rules import CARD_SPACES, SpaceKind
+from lgmp.wire.codec import encode
 from lgmp.server.shell import LGMPServer
 from tests.conftest import until_closed
 
@@ -596,3 +597,51 @@ def test_sigterm_mid_game_sends_rset_and_exits_0(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_a_reset_connection_is_closed_as_a_failed_read_and_its_room_goes_on(nursery):
+    import struct
+
+    server, port = await start_server(nursery)
+    host = await connect(port)
+    code = await host.host_room()
+    ann = await seated(port, code, "Ann", 1)
+    raw = socket.create_connection(("127.0.0.1", port))
+    raw.sendall(encode(JoinRequest(code)))
+    with trio.fail_after(5):
+        while server.hub.connection_count < 3:
+            await trio.sleep(0.01)
+    # Close with an RST instead of a FIN: the server's next read fails (ECONNRESET).
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    raw.close()
+    with trio.fail_after(5):
+        while server.stats.closed["read_failed"] + server.stats.closed["peer_closed"] < 1:
+            await trio.sleep(0.01)
+    assert server.stats.closed["read_failed"] == 1, server.stats.closed
+    assert server.hub.connection_count == 2
+    await host.send(StartGame())  # the room goes on without it
+    assert isinstance(await ann.wait_for(GameUpdate), GameUpdate)
+
+
+async def test_a_bug_handling_one_connections_packet_closes_that_connection_only(nursery, monkeypatch, caplog):
+    server, port = await start_server(nursery)
+    host = await connect(port)
+    code = await host.host_room()
+    victim = await connect(port)
+    real_receive = server.hub.receive
+
+    def receive(member, packet, now):
+        if member == victim_member[0]:
+            raise RuntimeError("a bug in the core")
+        return real_receive(member, packet, now)
+
+    victim_member = [max(server._peers)]  # the newest connection
+    monkeypatch.setattr(server.hub, "receive", receive)
+    await victim.send(JoinRequest(code))
+    assert await until_closed(victim) == []
+    assert server.stats.closed["internal_error"] == 1
+    assert "handler error" in caplog.text and "a bug in the core" in caplog.text
+    # Everyone else is still served: the host's room takes a player.
+    monkeypatch.setattr(server.hub, "receive", real_receive)
+    ann = await seated(port, code, "Ann", 1)
+    assert ann.seat == 1
