@@ -1,4 +1,4 @@
-"""The trio shell: accept, read, write, timers, the store thread. Nothing else.
+"""The trio shell: accept, read, write, timers. Nothing else.
 
 Every decision is made elsewhere: what bytes mean and when a connection must
 close, in its sans-IO ``Connection``; what happens in the game, in the pure
@@ -544,8 +544,12 @@ class LGMPServer:
 
     def _received(self, peer: _Peer, data: bytes, now: float) -> None:
         """Bytes read from a connection in a room (or not relayable): its packets to the hub."""
+        peer.conn.receive_data(data, now)
+        self._take_packets(peer, now)
+
+    def _take_packets(self, peer: _Peer, now: float) -> None:
+        """Every whole packet the connection has received, to the hub, in order."""
         conn, hub, member = peer.conn, self.hub, peer.conn.member
-        conn.receive_data(data, now)
         notices = peer.served.notices
         received = self.stats.received
         while (packet := conn.next_packet()) is not None:
@@ -595,24 +599,25 @@ class LGMPServer:
                 drained = len(data) < READ_SIZE
             now = trio.current_time()
             conn.receive_data(data, now)
-            watch = peer.watch
-            watch.received(data)
+            peer.watch.received(data)
             data = b""
-            while (packet := conn.next_packet()) is not None:
+            # Until it is in a room here, every packet but a notice is offered to the relay.
+            while peer.watch is not None and (packet := conn.next_packet()) is not None:
                 self.stats.received[type(packet)] += 1
                 if type(packet) in peer.served.notices:
                     self._run(hub.notice(member, now))
                     continue
-                if watch is not None:  # not in a room yet: a JOIN may be another process's
-                    outcome = await self.relay.offer(peer, packet, now)
-                    if outcome is Outcome.SPLICED:
-                        return
-                    if outcome is Outcome.ANSWERED:
-                        now = trio.current_time()
-                        continue
+                outcome = await self.relay.offer(peer, packet, now)
+                if outcome is Outcome.SPLICED:
+                    return
+                if outcome is Outcome.ANSWERED:
+                    now = trio.current_time()
+                    continue
                 self._run(hub.receive(member, packet, now))
-                if watch is not None and hub.room_of(member) is not None:
-                    peer.watch = watch = None  # in a room here: nothing more to relay
+                if hub.room_of(member) is not None:
+                    peer.watch = None  # in a room here: nothing more to relay
+            if peer.watch is None:
+                self._take_packets(peer, now)  # what came behind its JOIN in the same read
             self._note_lost(peer)
         self._run([])
 
