@@ -455,7 +455,6 @@ class LGMPServer:
         """Flush what is queued (bounded) and close: the end of every connection."""
         conn, stream, member, address = peer.conn, peer.stream, peer.conn.member, peer.conn.peer
         try:
-            self._poller.remove(peer.fd)  # nothing more is read
             if conn.closing is None:  # stopped from outside: the server is going away
                 self._lose(peer, "closed by the server")
             self._run([])  # tell the hub, if it does not know yet
@@ -517,8 +516,10 @@ class LGMPServer:
             log.exception("[conn %d %s] handler error", conn.member, self.hub.describe(conn.member))
             self._lose(peer, "internal error")
         if conn.closing is not None:
-            self._poller.remove(peer.fd)
-            self._run([])  # the hub hears of it; a task flushes and closes it
+            # Ended here (lost): the hub hears of it now, and _stop_reading takes the
+            # socket out of the poller and starts the task that flushes and closes it.
+            # (Closed by the core while handling this read: that was done already.)
+            self._run([])
 
     def _watch_partial(self, peer: _Peer) -> None:
         """A packet has started but not completed: time it out (slowloris)."""
